@@ -1,0 +1,3 @@
+from studymission.cli import main
+
+main()

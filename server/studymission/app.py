@@ -1,0 +1,56 @@
+"""The application factory: ``create_app(settings)`` wires every layer, and nothing runs at import."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from studymission import __version__
+from studymission.config import Settings
+from studymission.db.engine import make_engine
+from studymission.services.clock import Clock, clock_from_settings
+from studymission.web import errors, templating
+from studymission.web.api import events as events_api
+from studymission.web.api import health
+from studymission.web.limits import BodySizeLimit
+from studymission.web.pages import home, join, secretariat
+
+SESSION_COOKIE = "studymission_session"
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """A ready application; `engine` and `clock` can be handed in by tests and the CLI."""
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.effective_database_url)
+    clock = clock or clock_from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="studymission", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.templates = templating.make_templates(settings)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.signing_key(),
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=settings.is_https,
+        max_age=60 * 60 * 24 * 60,
+    )
+    # The limit leaves room for multipart framing around the largest accepted file.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=settings.frontend_dir / "static"), name="static")
+    for router in (health.router, events_api.router, join.router, home.router, secretariat.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,197 @@
+"""The ``studymission`` command (CONTRACT §1): thin wrappers over the services.
+
+Every command applies pending migrations before it touches the database, prints its
+result on stdout and its problems on stderr (one line each), and exits non-zero on bad input.
+"""
+
+import json
+import sys
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from studymission.config import Settings
+from studymission.db.engine import make_engine
+from studymission.db.migrate import upgrade
+from studymission.domain.errors import DomainError, InvalidInputError
+from studymission.services import people as people_service
+from studymission.services.access import create_api_token, join_url
+from studymission.services.clock import Clock, clock_from_settings
+from studymission.services.demo import TIMEZONE as DEMO_TIMEZONE
+from studymission.services.demo import build_demo_spec
+from studymission.services.events import load_spec, parse_spec_json, require_event
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+event_app = typer.Typer(no_args_is_help=True, help="Create and update events.")
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for scripts.")
+people_app = typer.Typer(no_args_is_help=True, help="People of an event and their join links.")
+app.add_typer(event_app, name="event")
+app.add_typer(token_app, name="token")
+app.add_typer(people_app, name="people")
+
+
+class Context:
+    """What every command needs, built once per run, with the schema up to date."""
+
+    def __init__(self, base_url: str | None = None) -> None:
+        overrides = {"base_url": base_url} if base_url else {}
+        self.settings = Settings(**overrides)  # type: ignore[arg-type]
+        self.engine: Engine = make_engine(self.settings.effective_database_url)
+        upgrade(self.engine)
+        self.clock: Clock = clock_from_settings(self.settings)
+        self.secret = self.settings.signing_key()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+
+def fail(error: DomainError) -> NoReturn:
+    """Report a domain error on stderr, every problem on its own line, and exit 1."""
+    if isinstance(error, InvalidInputError):
+        for problem in error.problems:
+            typer.echo(str(problem), err=True)
+    typer.echo(f"error: {error.detail}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the server (migrations are applied first)."""
+    ctx = Context()
+    _serve(ctx, host, port)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    original_dates: Annotated[
+        bool, typer.Option(help="Keep 24–25 November 2021 instead of starting today.")
+    ] = False,
+    no_serve: Annotated[bool, typer.Option(help="Only seed the event and print the links.")] = False,
+) -> None:
+    """Seed the demo study mission, print join links, and serve it."""
+    ctx = Context()
+    if original_dates:
+        raw = build_demo_spec(first_day=date(2021, 11, 24))
+    else:
+        # Day 1 starts at the top of this hour in Seoul, so the demo is live when opened.
+        seoul = ctx.clock.now().astimezone(ZoneInfo(DEMO_TIMEZONE))
+        raw = build_demo_spec(first_day=seoul.date(), starts_at=time(seoul.hour))
+    with ctx.session() as db:
+        try:
+            outcome = load_spec(db, raw, secret=ctx.secret, now=ctx.clock.now(), actor="cli")
+        except DomainError as error:
+            fail(error)
+    base = ctx.settings.base_url
+    typer.echo(f"Demo event {outcome.event.code}: {outcome.event.title}")
+    for label, key in _demo_people(outcome.join_tokens):
+        typer.echo(f"  {label:<16} {join_url(base, outcome.join_tokens[key])}")
+    if not no_serve:
+        _serve(ctx, host, port)
+
+
+def _demo_people(tokens: dict[str, str]) -> list[tuple[str, str]]:
+    wanted = [("moderator", "mod1"), ("resource person", "rp1"), ("secretariat", "sec1")]
+    wanted += [(f"participant {k}", k) for k in ("p001", "p020", "p060")]
+    return [(label, key) for label, key in wanted if key in tokens]
+
+
+@event_app.command("load")
+def event_load(
+    spec_file: Annotated[Path, typer.Argument(help="An event spec (JSON, CONTRACT §2).")],
+    base_url: Annotated[str | None, typer.Option(help="Base URL for the join links.")] = None,
+) -> None:
+    """Create or update an event from a spec; prints the event code and every join link."""
+    ctx = Context(base_url)
+    try:
+        raw = parse_spec_json(_read(spec_file))
+        with ctx.session() as db:
+            outcome = load_spec(db, raw, secret=ctx.secret, now=ctx.clock.now(), actor="cli")
+    except DomainError as error:
+        fail(error)
+    links = {k: join_url(ctx.settings.base_url, t) for k, t in outcome.join_tokens.items()}
+    typer.echo(json.dumps({"event": outcome.event.code, "join_links": links}, ensure_ascii=False))
+
+
+@token_app.command("create")
+def token_create(
+    code: Annotated[str, typer.Argument(help="The event code.")],
+    person: Annotated[str, typer.Option(help="The key of the person the token acts as.")],
+) -> None:
+    """Print a new bearer token acting with that person's role."""
+    ctx = Context()
+    with ctx.session() as db:
+        try:
+            event = require_event(db, code)
+            found = people_service.active_person(db, event, person)
+        except DomainError as error:
+            fail(error)
+        token = create_api_token(db, found, now=ctx.clock.now())
+        db.commit()
+    typer.echo(token)
+
+
+@people_app.command("import")
+def people_import(
+    code: Annotated[str, typer.Argument(help="The event code.")],
+    csv_file: Annotated[Path, typer.Argument(help="CSV with key,name,email,country,... columns.")],
+) -> None:
+    """Add or update people from a CSV file; any bad row and nothing is imported."""
+    ctx = Context()
+    try:
+        text = _read(csv_file)
+        with ctx.session() as db:
+            event = require_event(db, code)
+            outcome = people_service.import_people_csv(
+                db, event, text, secret=ctx.secret, now=ctx.clock.now(), actor="cli"
+            )
+    except DomainError as error:
+        fail(error)
+    typer.echo(json.dumps({"created": outcome.created, "updated": outcome.updated}))
+
+
+@people_app.command("links")
+def people_links(
+    code: Annotated[str, typer.Argument(help="The event code.")],
+    base_url: Annotated[str | None, typer.Option(help="Base URL for the join links.")] = None,
+) -> None:
+    """Print every person's join link as CSV (key,name,email,role,join_url)."""
+    ctx = Context(base_url)
+    with ctx.session() as db:
+        try:
+            event = require_event(db, code)
+        except DomainError as error:
+            fail(error)
+        csv_text = people_service.join_links_csv_text(
+            db, event, secret=ctx.secret, base_url=ctx.settings.base_url, now=ctx.clock.now()
+        )
+    sys.stdout.write(csv_text)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"cannot read {path}: {error}", []) from error
+
+
+def _serve(ctx: Context, host: str, port: int) -> None:
+    import uvicorn
+
+    from studymission.app import create_app
+
+    application = create_app(ctx.settings, engine=ctx.engine, clock=ctx.clock)
+    uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,87 @@
+"""Settings, read once from the environment (prefix ``STUDYMISSION_``) or a ``.env`` file.
+
+CONTRACT §5 names them. ``Settings`` is built in ``create_app`` / the CLI, never at import.
+"""
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root in a source checkout (``server/studymission/config.py`` → top).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Secrets that appear in examples and must never run a real event.
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "changethis"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STUDYMISSION_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    time_scale: float = 1.0
+    clock_start: datetime | None = None
+    jitsi_mode: Literal["none", "self_hosted", "jaas"] = "none"
+    jitsi_domain: str = "meet.jit.si"
+    jitsi_app_id: str = ""
+    jitsi_app_secret: SecretStr | None = None
+    jitsi_kid: str = ""
+    jitsi_private_key_file: Path | None = None
+    media_dir: Path = PROJECT_ROOT / "media"
+    smtp_url: str | None = None
+    var_dir: Path = PROJECT_ROOT / "var"
+    frontend_dir: Path = PROJECT_ROOT / "frontend"
+    #: Largest upload accepted (a people CSV), in bytes.
+    max_upload_bytes: int = 1_000_000
+
+    @field_validator("time_scale")
+    @classmethod
+    def _positive_scale(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"time scale must be positive, got {value}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base URL must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'studymission.db'}"
+
+    @property
+    def is_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def signing_key(self) -> str:
+        """The secret that signs cookies and derives join links.
+
+        Without ``SECRET_KEY`` a local installation keeps one in ``var/secret_key`` so that
+        join links survive restarts; a placeholder value is refused outright.
+        """
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if value.lower() in _PLACEHOLDER_SECRETS or len(value) < 16:
+                raise ValueError(
+                    "STUDYMISSION_SECRET_KEY is a placeholder or shorter than 16 characters"
+                )
+            return value
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()

@@ -1,0 +1,110 @@
+"""Browser tests: a real server process on loopback, driven by Debian's Chromium.
+
+Playwright's own browser download does not exist here, so the tests launch
+``/usr/bin/chromium`` through ``executable_path``. Screenshots go to ``artifacts/``.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.conftest import TEST_SECRET, need
+from tests.factories import make_spec
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    join_links: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).json() == {"status": "ok"}:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not come up in 30 s")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The test event served by `studymission serve`, its clock at 13:30 Seoul on Day 1."""
+    var_dir = tmp_path_factory.mktemp("e2e-var")
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "STUDYMISSION_VAR_DIR": str(var_dir),
+        "STUDYMISSION_SECRET_KEY": TEST_SECRET,
+        "STUDYMISSION_BASE_URL": base_url,
+        "STUDYMISSION_CLOCK_START": "2021-11-24T04:30:00Z",
+    }
+    env.pop("STUDYMISSION_DATABASE_URL", None)
+    spec_file = var_dir / "spec.json"
+    spec_file.write_text(json.dumps(make_spec()), encoding="utf-8")
+    cli = [sys.executable, "-m", "studymission"]
+    loaded = subprocess.run(
+        [*cli, "event", "load", str(spec_file)], env=env, capture_output=True, check=True
+    )
+    links = json.loads(loaded.stdout)["join_links"]
+    log = (var_dir / "server.log").open("wb")
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait_until_up(base_url, server)
+        yield LiveServer(base_url=base_url, join_links=links)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    need(CHROMIUM.exists(), f"{CHROMIUM} is missing (Debian package chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
