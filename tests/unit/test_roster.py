@@ -148,6 +148,8 @@ def test_good_rows_are_still_returned_with_their_lines() -> None:
     assert [r.line for r in rows] == [2, 4]
     # ... but the all-or-nothing entry point imports nothing.
     assert parse_people_csv(text)[0] == []
+    every, _ = parse_people_rows(text, include_bad=True)
+    assert [r.line for r in every] == [2, 3, 4]
 
 
 def test_missing_header_column() -> None:

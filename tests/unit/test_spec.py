@@ -682,6 +682,19 @@ def test_skipped_local_time_is_a_problem() -> None:
     ]
 
 
+def test_duplicate_key_and_email_are_both_reported() -> None:
+    problems = problems_of(changed(("people[1].key", "p001"), ("people[1].email", "a@example.org")))
+    assert [(p.path, p.reason) for p in problems] == [
+        ("people[1].key", "duplicate person key"),
+        ("people[1].email", "email already used by p001"),
+    ]
+
+
+def test_blank_organization_name_is_a_problem() -> None:
+    problems = problems_of(changed(("implementing_organizations", ["APO", " "])))
+    assert problems == [Problem("implementing_organizations[1]", " ", "must not be empty")]
+
+
 def test_top_level_must_be_an_object() -> None:
     assert problems_of(["code"]) == [Problem("$", ["code"], "expected an object, got list")]
 

@@ -55,9 +55,13 @@ def parse_people_csv(
 
 
 def parse_people_rows(
-    text: str, *, countries: Set[str] | None = None
+    text: str, *, countries: Set[str] | None = None, include_bad: bool = False
 ) -> tuple[list[PersonRow], list[Problem]]:
-    """Return every good row with its line number, and every problem, in one pass."""
+    """Return every good row with its line number, and every problem, in one pass.
+
+    With `include_bad`, rows with bad fields come back too, so that a caller can check
+    them against more rules and still report every problem of the file at once.
+    """
     problems: list[Problem] = []
     records = _records(text.removeprefix(_BOM), problems)
     header = _read_header(records, problems)
@@ -71,6 +75,8 @@ def parse_people_rows(
     _check_fields(rows, countries, problems)
     _check_unique(rows, problems)
     problems.sort(key=_line_of)  # stable: within a line, in the order found
+    if include_bad:
+        return rows, problems
     bad_lines = {_line_of(problem) for problem in problems}
     return [row for row in rows if row.line not in bad_lines], problems
 

@@ -436,10 +436,11 @@ def _email(f: _Fields) -> str | None:
         f.add("email", value, f"not a valid email address: {detail[:1].lower()}{detail[1:]}")
         return None
     # Mailboxes are case-insensitive in practice, so A@x.org and a@x.org are one person.
-    first = f.check.emails.setdefault(email.casefold(), _label(f))
-    if first != _label(f):
+    first = f.check.emails.get(email.casefold())
+    if first is not None:
         f.add("email", value, f"email already used by {first}")
         return None
+    f.check.emails[email.casefold()] = _label(f)
     return email
 
 
@@ -492,10 +493,13 @@ def _optional_text(f: _Fields, name: str, *, nullable: bool) -> str | None:
 def _string_list(f: _Fields, name: str) -> tuple[str, ...]:
     strings: list[str] = []
     for i, value in enumerate(_list(f, name, required=False) or []):
-        if isinstance(value, str) and value.strip():
-            strings.append(value)
+        path = f"{f.path(name)}[{i}]"
+        if not isinstance(value, str):
+            f.check.add(path, value, _expected("a string", value))
+        elif not value.strip():
+            f.check.add(path, value, "must not be empty")
         else:
-            f.check.add(f"{f.path(name)}[{i}]", value, _expected("a non-empty string", value))
+            strings.append(value)
     return tuple(strings)
 
 

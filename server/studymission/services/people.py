@@ -29,13 +29,15 @@ def import_people_csv(
     db: Session, event: Event, text: str, *, secret: str, now: datetime, actor: str
 ) -> ImportOutcome:
     """Add or update people from CSV rows, all or nothing; problems name line and field."""
-    rows, problems = parse_people_rows(text, countries=country_codes())
+    rows, problems = parse_people_rows(text, countries=country_codes(), include_bad=True)
     raw = current_raw_spec(db, event)
     people, lines = _merge(raw["people"], rows)  # type: ignore[arg-type]
     spec, spec_problems = validate_spec({**raw, "people": people}, countries=country_codes())
-    # Rows that parsed are still checked against the event, so one pass reports everything.
-    seen = {(p.path, p.reason) for p in problems}
-    problems += [q for q in (_locate(p, lines) for p in spec_problems) if (q.path, q.reason) not in seen]
+    # Every row is also checked against the event (a key or email already taken), so one
+    # pass reports everything; a field the CSV check already faulted is reported once.
+    seen = {p.path for p in problems}
+    located = (_locate(p, lines) for p in spec_problems)
+    problems += [p for p in located if p.path not in seen]
     if problems or spec is None:
         raise InvalidInputError(f"the CSV file has {len(problems)} problem(s)", problems)
     result = store.save_spec(db, spec, now=now)

@@ -1,10 +1,12 @@
 """One place maps DomainError codes to HTTP answers: JSON under /api, a page elsewhere."""
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from studymission.domain.errors import DomainError, InvalidInputError
+from studymission.domain.errors import DomainError, InvalidInputError, NotFoundError
 
 STATUS = {
     "unauthenticated": 401,
@@ -39,5 +41,17 @@ async def handle_domain_error(request: Request, error: Exception) -> Response:
     )
 
 
+async def handle_http_error(request: Request, error: Exception) -> Response:
+    """Routing errors (no such path, wrong method) in the same two shapes."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 404:
+        return await handle_domain_error(request, NotFoundError("there is no page at this address"))
+    if request.url.path.startswith("/api/"):
+        body = {"error": "http_error", "detail": str(error.detail)}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+    return await http_exception_handler(request, error)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, handle_domain_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
