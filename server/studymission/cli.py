@@ -26,7 +26,11 @@ from studymission.services.demo import TIMEZONE as DEMO_TIMEZONE
 from studymission.services.demo import build_demo_spec
 from studymission.services.events import load_spec, parse_spec_json, require_event
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Run virtual study missions: events, programme, people and join links.",
+)
 event_app = typer.Typer(no_args_is_help=True, help="Create and update events.")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for scripts.")
 people_app = typer.Typer(no_args_is_help=True, help="People of an event and their join links.")
@@ -49,6 +53,12 @@ class Context:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.engine.dispose()
+
 
 def fail(error: DomainError) -> NoReturn:
     """Report a domain error on stderr, every problem on its own line, and exit 1."""
@@ -65,8 +75,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the server (migrations are applied first)."""
-    ctx = Context()
-    _serve(ctx, host, port)
+    with Context() as ctx:
+        _serve(ctx, host, port)
 
 
 @app.command()
@@ -76,27 +86,29 @@ def demo(
     original_dates: Annotated[
         bool, typer.Option(help="Keep 24–25 November 2021 instead of starting today.")
     ] = False,
-    no_serve: Annotated[bool, typer.Option(help="Only seed the event and print the links.")] = False,
+    no_serve: Annotated[
+        bool, typer.Option(help="Only seed the event and print the links.")
+    ] = False,
 ) -> None:
     """Seed the demo study mission, print join links, and serve it."""
-    ctx = Context()
-    if original_dates:
-        raw = build_demo_spec(first_day=date(2021, 11, 24))
-    else:
-        # Day 1 starts at the top of this hour in Seoul, so the demo is live when opened.
-        seoul = ctx.clock.now().astimezone(ZoneInfo(DEMO_TIMEZONE))
-        raw = build_demo_spec(first_day=seoul.date(), starts_at=time(seoul.hour))
-    with ctx.session() as db:
-        try:
-            outcome = load_spec(db, raw, secret=ctx.secret, now=ctx.clock.now(), actor="cli")
-        except DomainError as error:
-            fail(error)
-    base = ctx.settings.base_url
-    typer.echo(f"Demo event {outcome.event.code}: {outcome.event.title}")
-    for label, key in _demo_people(outcome.join_tokens):
-        typer.echo(f"  {label:<16} {join_url(base, outcome.join_tokens[key])}")
-    if not no_serve:
-        _serve(ctx, host, port)
+    with Context() as ctx:
+        if original_dates:
+            raw = build_demo_spec(first_day=date(2021, 11, 24))
+        else:
+            # Day 1 starts at the top of this hour in Seoul, so the demo is live when opened.
+            seoul = ctx.clock.now().astimezone(ZoneInfo(DEMO_TIMEZONE))
+            raw = build_demo_spec(first_day=seoul.date(), starts_at=time(seoul.hour))
+        with ctx.session() as db:
+            try:
+                outcome = load_spec(db, raw, secret=ctx.secret, now=ctx.clock.now(), actor="cli")
+            except DomainError as error:
+                fail(error)
+        base = ctx.settings.base_url
+        typer.echo(f"Demo event {outcome.event.code}: {outcome.event.title}")
+        for label, key in _demo_people(outcome.join_tokens):
+            typer.echo(f"  {label:<16} {join_url(base, outcome.join_tokens[key])}")
+        if not no_serve:
+            _serve(ctx, host, port)
 
 
 def _demo_people(tokens: dict[str, str]) -> list[tuple[str, str]]:
@@ -107,19 +119,21 @@ def _demo_people(tokens: dict[str, str]) -> list[tuple[str, str]]:
 
 @event_app.command("load")
 def event_load(
-    spec_file: Annotated[Path, typer.Argument(help="An event spec (JSON, CONTRACT §2).")],
+    spec_file: Annotated[Path, typer.Argument(help="An event spec (JSON; see docs/contract.md).")],
     base_url: Annotated[str | None, typer.Option(help="Base URL for the join links.")] = None,
 ) -> None:
     """Create or update an event from a spec; prints the event code and every join link."""
-    ctx = Context(base_url)
-    try:
-        raw = parse_spec_json(_read(spec_file))
-        with ctx.session() as db:
-            outcome = load_spec(db, raw, secret=ctx.secret, now=ctx.clock.now(), actor="cli")
-    except DomainError as error:
-        fail(error)
-    links = {k: join_url(ctx.settings.base_url, t) for k, t in outcome.join_tokens.items()}
-    typer.echo(json.dumps({"event": outcome.event.code, "join_links": links}, ensure_ascii=False))
+    with Context(base_url) as ctx:
+        try:
+            raw = parse_spec_json(_read(spec_file))
+            with ctx.session() as db:
+                outcome = load_spec(db, raw, secret=ctx.secret, now=ctx.clock.now(), actor="cli")
+        except DomainError as error:
+            fail(error)
+        links = {k: join_url(ctx.settings.base_url, t) for k, t in outcome.join_tokens.items()}
+        typer.echo(
+            json.dumps({"event": outcome.event.code, "join_links": links}, ensure_ascii=False)
+        )
 
 
 @token_app.command("create")
@@ -128,16 +142,16 @@ def token_create(
     person: Annotated[str, typer.Option(help="The key of the person the token acts as.")],
 ) -> None:
     """Print a new bearer token acting with that person's role."""
-    ctx = Context()
-    with ctx.session() as db:
-        try:
-            event = require_event(db, code)
-            found = people_service.active_person(db, event, person)
-        except DomainError as error:
-            fail(error)
-        token = create_api_token(db, found, now=ctx.clock.now())
-        db.commit()
-    typer.echo(token)
+    with Context() as ctx:
+        with ctx.session() as db:
+            try:
+                event = require_event(db, code)
+                found = people_service.active_person(db, event, person)
+            except DomainError as error:
+                fail(error)
+            token = create_api_token(db, found, now=ctx.clock.now())
+            db.commit()
+        typer.echo(token)
 
 
 @people_app.command("import")
@@ -146,17 +160,17 @@ def people_import(
     csv_file: Annotated[Path, typer.Argument(help="CSV with key,name,email,country,... columns.")],
 ) -> None:
     """Add or update people from a CSV file; any bad row and nothing is imported."""
-    ctx = Context()
-    try:
-        text = _read(csv_file)
-        with ctx.session() as db:
-            event = require_event(db, code)
-            outcome = people_service.import_people_csv(
-                db, event, text, secret=ctx.secret, now=ctx.clock.now(), actor="cli"
-            )
-    except DomainError as error:
-        fail(error)
-    typer.echo(json.dumps({"created": outcome.created, "updated": outcome.updated}))
+    with Context() as ctx:
+        try:
+            text = _read(csv_file)
+            with ctx.session() as db:
+                event = require_event(db, code)
+                outcome = people_service.import_people_csv(
+                    db, event, text, secret=ctx.secret, now=ctx.clock.now(), actor="cli"
+                )
+        except DomainError as error:
+            fail(error)
+        typer.echo(json.dumps({"created": outcome.created, "updated": outcome.updated}))
 
 
 @people_app.command("links")
@@ -165,16 +179,16 @@ def people_links(
     base_url: Annotated[str | None, typer.Option(help="Base URL for the join links.")] = None,
 ) -> None:
     """Print every person's join link as CSV (key,name,email,role,join_url)."""
-    ctx = Context(base_url)
-    with ctx.session() as db:
-        try:
-            event = require_event(db, code)
-        except DomainError as error:
-            fail(error)
-        csv_text = people_service.join_links_csv_text(
-            db, event, secret=ctx.secret, base_url=ctx.settings.base_url, now=ctx.clock.now()
-        )
-    sys.stdout.write(csv_text)
+    with Context(base_url) as ctx:
+        with ctx.session() as db:
+            try:
+                event = require_event(db, code)
+            except DomainError as error:
+                fail(error)
+            csv_text = people_service.join_links_csv_text(
+                db, event, secret=ctx.secret, base_url=ctx.settings.base_url, now=ctx.clock.now()
+            )
+        sys.stdout.write(csv_text)
 
 
 def _read(path: Path) -> str:

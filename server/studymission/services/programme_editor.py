@@ -178,6 +178,12 @@ def edit_session(raw: RawSpec, session_key: str, form: SessionForm) -> RawSpec:
     return edited
 
 
+def session_of_item(raw: RawSpec, item_key: str) -> str:
+    """The key of the session that holds the agenda item `item_key`."""
+    session, _item = _find_item(raw, item_key)
+    return str(session.get("key"))
+
+
 def new_item_key(raw: RawSpec, session_key: str, title: str) -> str:
     """A key no item of the event has yet, made of the session key and the title."""
     taken = {str(i.get("key")) for s in _sessions(raw) for i in _agenda(s)}
