@@ -80,7 +80,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     if engine.dialect.name == "postgresql":
         try:
             _reset_postgres(engine)
-        except Exception as error:  # noqa: BLE001 - any connection failure means "not here"
+        except Exception as error:
             need(False, f"PostgreSQL at {database_url} is unreachable: {error}")
     upgrade(engine)
     yield engine

@@ -1,4 +1,4 @@
-"""The application factory: ``create_app(settings)`` wires every layer, and nothing runs at import."""
+"""The application factory: ``create_app(settings)`` wires every layer; nothing runs at import."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -19,7 +19,9 @@ def test_programme_follows_the_browser_then_a_chosen_time_zone(
     browser: Browser, live_server: LiveServer, artifacts: Path
 ) -> None:
     # The browser lives in Kathmandu (+05:45); the participant is from Viet Nam.
-    context = browser.new_context(timezone_id="Asia/Kathmandu", viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        timezone_id="Asia/Kathmandu", viewport={"width": 1280, "height": 900}
+    )
     page = context.new_page()
     page.goto(live_server.join_links["p001"])
 
@@ -52,7 +54,9 @@ def test_programme_follows_the_browser_then_a_chosen_time_zone(
     context.close()
 
 
-def test_unknown_join_link_gets_404_and_no_cookie(browser: Browser, live_server: LiveServer) -> None:
+def test_unknown_join_link_gets_404_and_no_cookie(
+    browser: Browser, live_server: LiveServer
+) -> None:
     context = browser.new_context()
     page = context.new_page()
     response = page.goto(f"{live_server.base_url}/join/not-a-real-token")

@@ -47,7 +47,9 @@ def test_people_for_the_secretariat_only(
     client: TestClient, engine: Engine, settings: Settings, clock: Clock
 ) -> None:
     load_event(engine, settings, clock)
-    participant = client.get(f"/api/events/{CODE}/people", headers=bearer(engine, clock, CODE, "p001"))
+    participant = client.get(
+        f"/api/events/{CODE}/people", headers=bearer(engine, clock, CODE, "p001")
+    )
     assert participant.status_code == 403
     assert participant.json()["error"] == "forbidden"
     people = client.get(f"/api/events/{CODE}/people", headers=bearer(engine, clock, CODE, "sec1"))
@@ -100,7 +102,9 @@ def test_join_links_api_gives_working_links(
     client: TestClient, engine: Engine, settings: Settings, clock: Clock
 ) -> None:
     outcome = load_event(engine, settings, clock)
-    links = client.get(f"/api/events/{CODE}/join-links", headers=bearer(engine, clock, CODE, "sec1"))
+    links = client.get(
+        f"/api/events/{CODE}/join-links", headers=bearer(engine, clock, CODE, "sec1")
+    )
     assert links.json() == {
         key: f"http://testserver/join/{token}" for key, token in outcome.join_tokens.items()
     }

@@ -1,6 +1,6 @@
 """Reading and writing an event's programme and people as one aggregate."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -102,8 +102,14 @@ def save_spec(db: Session, spec: EventSpec, *, now: datetime) -> SaveResult:
     about them stays; listing them again brings them back.
     """
     event = get_event(db, spec.code)
-    result = SaveResult(event=event or Event(code=spec.code, created_at=now, updated_at=now))
+    is_new = event is None
     if event is None:
+        event = Event(
+            code=spec.code, title=spec.title, timezone=spec.timezone, created_at=now, updated_at=now
+        )
+        db.add(event)
+    result = SaveResult(event=event)
+    if is_new:
         result.created.append(f"event {spec.code}")
     _apply_fields(result, result.event, _event_fields(spec), f"event {spec.code}")
     db.add(result.event)
@@ -132,7 +138,9 @@ def _event_fields(spec: EventSpec) -> dict[str, object]:
     }
 
 
-def _apply_fields(result: SaveResult, row: object, values: dict[str, object], label: str) -> None:
+def _apply_fields(
+    result: SaveResult, row: object, values: Mapping[str, object], label: str
+) -> None:
     changed = [name for name, value in values.items() if getattr(row, name, None) != value]
     for name in changed:
         setattr(row, name, values[name])
@@ -145,18 +153,24 @@ def _save_sessions(
 ) -> dict[str, EventSession]:
     existing = {s.key: s for s in list_sessions(db, result.event)}
     wanted = {s.key for s in specs}
-    for key, row in existing.items():
+    for key, old in existing.items():
         if key not in wanted:
-            for item in db.exec(select(AgendaItem).where(AgendaItem.session_id == row.id)):
+            for item in db.exec(select(AgendaItem).where(AgendaItem.session_id == old.id)):
                 db.delete(item)
-            db.delete(row)
+            db.delete(old)
             result.removed.append(f"session {key}")
     db.flush()
     rows: dict[str, EventSession] = {}
     for spec in specs:
-        row = existing.get(spec.key)
+        row: EventSession | None = existing.get(spec.key)
         if row is None:
-            row = EventSession(event_id=result.event.id or 0, key=spec.key)
+            row = EventSession(
+                event_id=result.event.id or 0,
+                key=spec.key,
+                title=spec.title,
+                start=spec.start,
+                end=spec.end,
+            )
             result.created.append(f"session {spec.key}")
         fields = {"title": spec.title, "start": spec.start, "end": spec.end}
         _apply_fields(result, row, fields, f"session {spec.key}")
@@ -180,9 +194,17 @@ def _save_agenda(
             result.removed.append(f"agenda item {key}")
     for session_spec in specs:
         for spec in session_spec.agenda:
-            row = existing.get(spec.key)
-            if row is None:
-                row = AgendaItem(event_id=result.event.id or 0, session_id=0, key=spec.key)
+            item: AgendaItem | None = existing.get(spec.key)
+            if item is None:
+                item = AgendaItem(
+                    event_id=result.event.id or 0,
+                    session_id=sessions[session_spec.key].id or 0,
+                    key=spec.key,
+                    kind=spec.kind.value,
+                    title=spec.title,
+                    start=spec.start,
+                    end=spec.end,
+                )
                 result.created.append(f"agenda item {spec.key}")
             fields = {
                 "session_id": sessions[session_spec.key].id,
@@ -192,8 +214,8 @@ def _save_agenda(
                 "end": spec.end,
                 "speakers": list(spec.speakers),
             }
-            _apply_fields(result, row, fields, f"agenda item {spec.key}")
-            db.add(row)
+            _apply_fields(result, item, fields, f"agenda item {spec.key}")
+            db.add(item)
 
 
 def _save_people(
@@ -207,9 +229,17 @@ def _save_people(
             db.add(row)
             result.removed.append(f"person {key}")
     for spec in specs:
-        row = existing.get(spec.key)
-        if row is None:
-            row = Person(event_id=result.event.id or 0, key=spec.key)
+        person: Person | None = existing.get(spec.key)
+        if person is None:
+            person = Person(
+                event_id=result.event.id or 0,
+                key=spec.key,
+                name=spec.name,
+                email=spec.email,
+                country=spec.country,
+                role=spec.role.value,
+                origin=spec.origin.value,
+            )
             result.created.append(f"person {spec.key}")
         fields = {
             "name": spec.name,
@@ -220,8 +250,8 @@ def _save_people(
             "origin": spec.origin.value,
             "withdrawn_at": None,
         }
-        _apply_fields(result, row, fields, f"person {spec.key}")
-        db.add(row)
+        _apply_fields(result, person, fields, f"person {spec.key}")
+        db.add(person)
 
 
 def _item_spec(item: AgendaItem) -> AgendaItemSpec:

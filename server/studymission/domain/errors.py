@@ -4,8 +4,8 @@
      ├── UnauthenticatedError code "unauthenticated"  no valid join link, cookie or bearer token
      ├── NotFoundError        code "not_found"        an event, person or link that does not exist
      ├── ForbiddenError       code "forbidden"        the person's role may not do this
-     │    └── CsrfError       code "csrf"             a cookie-authenticated write without its CSRF token
-     ├── InvalidInputError    code "invalid"          carries every Problem found, nothing was written
+     │    └── CsrfError       code "csrf"             a cookie write without its CSRF token
+     ├── InvalidInputError    code "invalid"          every Problem found; nothing was written
      └── TooLargeError        code "too_large"        an upload over the size limit
 
 The web layer maps each class to one status (web/errors.py); nothing else decides that.

@@ -52,9 +52,7 @@ def join_url(base_url: str, token: str) -> str:
     return f"{base_url}/join/{token}"
 
 
-def ensure_join_links(
-    db: Session, event: Event, *, secret: str, now: datetime
-) -> dict[str, str]:
+def ensure_join_links(db: Session, event: Event, *, secret: str, now: datetime) -> dict[str, str]:
     """Every active person's join token, creating links for those who have none; no commit."""
     current = {p.key: c for c, p in store.active_join_links(db, event.id or 0)}
     tokens: dict[str, str] = {}
@@ -85,7 +83,9 @@ def create_api_token(db: Session, person: Person, *, now: datetime) -> str:
     """A new bearer token acting as `person`; only its hash is kept."""
     token = secrets.token_urlsafe(32)
     db.add(
-        Credential(person_id=person.id or 0, kind="api", token_hash=hash_token(token), created_at=now)
+        Credential(
+            person_id=person.id or 0, kind="api", token_hash=hash_token(token), created_at=now
+        )
     )
     db.flush()
     return token
@@ -105,7 +105,9 @@ def identity_from_credential(db: Session, credential_id: int, *, now: datetime) 
     return _usable(db, *found, now=now) if found else None
 
 
-def _usable(db: Session, credential: Credential, person: Person, *, now: datetime) -> Identity | None:
+def _usable(
+    db: Session, credential: Credential, person: Person, *, now: datetime
+) -> Identity | None:
     if credential.revoked_at is not None or person.withdrawn_at is not None:
         return None
     event = db.get(Event, person.event_id)

@@ -28,7 +28,8 @@ def parse_spec_json(text: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as error:
         where = f"line {error.lineno} column {error.colno}"
-        raise InvalidInputError("the spec is not valid JSON", [Problem(where, "", error.msg)])
+        problem = Problem(where, "", error.msg)
+        raise InvalidInputError("the spec is not valid JSON", [problem]) from None
 
 
 def check_spec(raw: object) -> EventSpec:
@@ -39,9 +40,7 @@ def check_spec(raw: object) -> EventSpec:
     return spec
 
 
-def load_spec(
-    db: Session, raw: object, *, secret: str, now: datetime, actor: str
-) -> LoadOutcome:
+def load_spec(db: Session, raw: object, *, secret: str, now: datetime, actor: str) -> LoadOutcome:
     """Create or update an event from a raw spec, all or nothing; commits."""
     spec = check_spec(raw)
     result = store.save_spec(db, spec, now=now)

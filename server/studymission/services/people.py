@@ -42,7 +42,11 @@ def import_people_csv(
         raise InvalidInputError(f"the CSV file has {len(problems)} problem(s)", problems)
     result = store.save_spec(db, spec, now=now)
     detail = {"created": result.created, "updated": result.updated, "rows": len(rows)}
-    db.add(AuditEntry(event_id=event.id or 0, at=now, actor=actor, action="people.import", detail=detail))
+    db.add(
+        AuditEntry(
+            event_id=event.id or 0, at=now, actor=actor, action="people.import", detail=detail
+        )
+    )
     ensure_join_links(db, event, secret=secret, now=now)
     db.commit()
     return ImportOutcome(created=result.created, updated=result.updated)
@@ -84,7 +88,13 @@ def renew_join_link(
     db.flush()
     tokens = ensure_join_links(db, event, secret=secret, now=now)
     db.add(
-        AuditEntry(event_id=event.id or 0, at=now, actor=actor, action="join_link.revoke", detail={"person": key})
+        AuditEntry(
+            event_id=event.id or 0,
+            at=now,
+            actor=actor,
+            action="join_link.revoke",
+            detail={"person": key},
+        )
     )
     db.commit()
     return tokens[key]

@@ -170,7 +170,9 @@ def edit_session(raw: RawSpec, session_key: str, form: SessionForm) -> RawSpec:
     new_day = _parse_date(day)
     if new_day is not None and _is_hhmm(start) and _is_hhmm(end) and end < start:
         end_day = (new_day + timedelta(days=1)).isoformat()
-    session.update({"title": form.title.strip(), "start": f"{day}T{start}", "end": f"{end_day}T{end}"})
+    session.update(
+        {"title": form.title.strip(), "start": f"{day}T{start}", "end": f"{end_day}T{end}"}
+    )
     if old_day is not None and new_day is not None and new_day != old_day:
         # Items written as HH:MM follow the session's date by themselves; full ISO ones
         # (after midnight) are moved by the same number of days.

@@ -94,7 +94,11 @@ def count_roles(people: Sequence[Person]) -> tuple[RoleCount, ...]:
     """Every role, in the order of `Role`, with its overseas and local people."""
     counts = Counter((p.role, p.origin) for p in people)
     return tuple(
-        RoleCount(role, counts[(role.value, Origin.OVERSEAS.value)], counts[(role.value, Origin.LOCAL.value)])
+        RoleCount(
+            role,
+            counts[(role.value, Origin.OVERSEAS.value)],
+            counts[(role.value, Origin.LOCAL.value)],
+        )
         for role in Role
     )
 
@@ -131,7 +135,13 @@ def matches(person: Person, wanted: PeopleFilter) -> bool:
     needle = wanted.query.strip().casefold()
     if not needle:
         return True
-    fields = (person.key, person.name, person.email, person.organization, country_name(person.country))
+    fields = (
+        person.key,
+        person.name,
+        person.email,
+        person.organization,
+        country_name(person.country),
+    )
     return any(needle in value.casefold() for value in fields)
 
 

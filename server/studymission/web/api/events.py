@@ -118,7 +118,12 @@ def import_people(
     require_role(identity, SECRETARIAT, action="importing people")
     event = require_event(identity, code)
     outcome = people_service.import_people_csv(
-        db, event, csv_text, secret=settings.signing_key(), now=clock.now(), actor=identity.person.key
+        db,
+        event,
+        csv_text,
+        secret=settings.signing_key(),
+        now=clock.now(),
+        actor=identity.person.key,
     )
     return ImportResult(created=outcome.created, updated=outcome.updated)
 
@@ -136,7 +141,12 @@ def list_join_links(
 
 @router.post("/events/{code}/people/{key}/join-link/revoke")
 def revoke_join_link(
-    code: str, key: str, identity: CurrentIdentity, db: SessionDep, clock: ClockDep, settings: SettingsDep
+    code: str,
+    key: str,
+    identity: CurrentIdentity,
+    db: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> dict[str, str]:
     """Stop a person's join link and return their new one (secretariat)."""
     require_role(identity, SECRETARIAT, action="revoking join links")
@@ -183,7 +193,9 @@ def _event_public(db: Session, event: Event) -> EventPublic:
         host_country=event.host_country,
         modality=event.modality,
         implementing_organizations=list(event.implementing_organizations or []),
-        sessions=[_session_public(s, items.get(s.id or 0, [])) for s in store.list_sessions(db, event)],
+        sessions=[
+            _session_public(s, items.get(s.id or 0, [])) for s in store.list_sessions(db, event)
+        ],
     )
 
 
@@ -212,5 +224,3 @@ def _person_public(person: Person) -> PersonPublic:
         role=person.role,
         origin=person.origin,
     )
-
-
