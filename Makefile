@@ -29,5 +29,8 @@ format: $(STAMP)
 	$(BIN)/ruff format server tests bench
 	$(BIN)/ruff check --fix server tests bench
 
+bench: $(STAMP)  ## the benchmarks of bench/ (results in bench/README.md)
+	$(BIN)/python bench/bench_programme.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/e2e/artifacts
