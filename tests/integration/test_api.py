@@ -270,3 +270,15 @@ def test_openapi_lists_the_api(client: TestClient) -> None:
         "/api/events/{code}/spec",
         "/healthz",
     } <= set(paths)
+
+
+def test_oversized_page_upload_gets_a_page_not_json(client: TestClient) -> None:
+    body = b"x" * 400_000
+    response = client.post(
+        "/events/TEST-EVENT-1/secretariat/people/import",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=zzz"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1>Too large</h1>" in response.text and "265,536 bytes" in response.text

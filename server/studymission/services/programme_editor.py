@@ -314,17 +314,16 @@ def _slug(text: str) -> str:
 
 
 def _locate(raw: RawSpec, problem: Problem) -> Problem:
+    """``sessions[0].agenda[2].start`` as "Break › start"; a session's own as "Day 1 › end"."""
     match = _PATH.match(problem.path)
     sessions = _sessions(raw)
     if match is None or int(match[1]) >= len(sessions):
         return problem
     session = sessions[int(match[1])]
-    parts = [str(session.get("title") or session.get("key"))]
+    where = str(session.get("title") or session.get("key"))
     if match[2] is not None:
-        agenda = _agenda(session)
-        index = int(match[2])
+        agenda, index = _agenda(session), int(match[2])
         item = agenda[index] if index < len(agenda) else {}
-        parts.append(str(item.get("title") or item.get("key") or f"item {index + 1}"))
-    if match[3]:
-        parts.append(re.sub(r"\[\d+\]$", "", match[3]))
-    return Problem(" › ".join(parts), problem.value, problem.reason)
+        where = str(item.get("title") or item.get("key") or f"item {index + 1}")
+    field = re.sub(r"\[\d+\]$", "", match[3]) if match[3] else ""
+    return Problem(f"{where} › {field}" if field else where, problem.value, problem.reason)

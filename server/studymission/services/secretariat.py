@@ -1,5 +1,6 @@
 """What the secretariat's pages show: the event at a glance, and the filtered people list."""
 
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,12 +128,12 @@ def people_list(db: Session, event: Event, wanted: PeopleFilter) -> PeopleList:
 
 
 def matches(person: Person, wanted: PeopleFilter) -> bool:
-    """Whether `person` passes every filter; the text is searched case-insensitively."""
+    """Whether `person` passes every filter; the text is searched without case or accents."""
     if wanted.role and person.role != wanted.role:
         return False
     if wanted.country and person.country != wanted.country.upper():
         return False
-    needle = wanted.query.strip().casefold()
+    needle = fold(wanted.query.strip())
     if not needle:
         return True
     fields = (
@@ -142,7 +143,14 @@ def matches(person: Person, wanted: PeopleFilter) -> bool:
         person.organization,
         country_name(person.country),
     )
-    return any(needle in value.casefold() for value in fields)
+    return any(needle in fold(value) for value in fields)
+
+
+def fold(text: str) -> str:
+    """Text for searching: no case and no accents, so "nguyen" finds "Nguyễn"."""
+    # Turkish dotless ı has no decomposition; "yildiz" should still find "Yıldız".
+    bare = unicodedata.normalize("NFKD", text.replace("ı", "i"))
+    return "".join(c for c in bare if not unicodedata.combining(c)).casefold()
 
 
 def summarise_detail(detail: Mapping[str, object]) -> str:

@@ -1,5 +1,8 @@
 """Refuse request bodies over the size limit before anything reads them (413)."""
 
+import html
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -20,7 +23,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
         started = False
@@ -42,15 +45,32 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLargeError:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = f'{{"error": "too_large", "detail": "the upload is over {self.max_bytes} bytes"}}'
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        """413 in the shape the caller reads: JSON for the API, a short page for people."""
+        detail = f"the upload is over {self.max_bytes:,} bytes; split the file and try again"
+        if scope["path"].startswith("/api/"):
+            body, content_type = (
+                json.dumps({"error": "too_large", "detail": detail}),
+                b"application/json",
+            )
+        else:
+            body = _PAGE.format(detail=html.escape(detail))
+            content_type = b"text/html; charset=utf-8"
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+                "headers": [(b"content-type", content_type), (b"connection", b"close")],
             }
         )
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+# Answered before the app runs, so without templates; the page still links the stylesheet.
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Too large</title>
+<link rel="stylesheet" href="/static/css/app.css"></head><body><main id="main">
+<section class="card card--error" role="alert"><h1>Too large</h1><p>{detail}</p>
+<p><a href="/">Back to the start</a></p></section></main></body></html>"""

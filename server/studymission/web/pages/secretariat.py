@@ -123,6 +123,22 @@ def programme_page(code: str, desk: DeskDep, edit: str | None = None) -> HTMLRes
     return _editor(desk, event, EditorState(open_form=f"item:{edit}" if edit else None))
 
 
+@dataclass
+class Change:
+    """One edit from the editor: where it lands, what to say, which form failed."""
+
+    #: The form to reopen, as typed, when the edit has problems ("item:KEY", ...).
+    form: str | None
+    #: Where a plain post's redirect lands on the page.
+    anchor: str
+    #: The notice shown in the session's panel once stored.
+    done: str
+    #: The session the change is in; filled in while editing when only an item is known.
+    session: str = ""
+    #: The editor's forms with what was typed, for showing them again.
+    typed: Callable[[EditorView], EditorView] = lambda view: view
+
+
 @router.post("/events/{code}/secretariat/programme/items/{key}")
 def update_item(
     code: str, key: str, fields: Annotated[ItemFields, Form()], desk: DeskDep
@@ -130,42 +146,49 @@ def update_item(
     """Change one agenda item's title, kind, times and speakers."""
     event = desk.event(code, action="editing the programme")
     values = fields.values()
-    place: list[str] = []
+    change = Change(
+        form=f"item:{key}",
+        anchor=f"item-{key}",
+        done=f"Saved “{values.title.strip()}”.",
+        typed=lambda view: replace(view, item_forms={**view.item_forms, key: values}),
+    )
 
     def edit(raw: editor.RawSpec) -> editor.RawSpec:
-        place.append(editor.session_of_item(raw, key))
+        change.session = editor.session_of_item(raw, key)
         return editor.edit_item(raw, key, values)
 
-    failed = EditorState(open_form=f"item:{key}")
-    return _save(desk, event, edit, place, failed, item_forms={key: values}, anchor=f"item-{key}")
+    return _save(desk, event, edit, change)
 
 
 @router.post("/events/{code}/secretariat/programme/sessions/{key}/items")
 def create_item(
     code: str, key: str, fields: Annotated[ItemFields, Form()], desk: DeskDep
 ) -> Response:
-    """Add an agenda item at the end of a session."""
+    """Add an agenda item to a session."""
     event = desk.event(code, action="editing the programme")
     values = fields.values()
-
-    def edit(raw: editor.RawSpec) -> editor.RawSpec:
-        return editor.add_item(raw, key, values)[0]
-
-    failed = EditorState(open_form=f"add:{key}")
-    return _save(desk, event, edit, [key], failed, add_forms={key: values}, anchor=f"session-{key}")
+    change = Change(
+        form=f"add:{key}",
+        anchor=f"session-{key}",
+        done=f"Added “{values.title.strip()}”.",
+        session=key,
+        typed=lambda view: replace(view, add_forms={**view.add_forms, key: values}),
+    )
+    return _save(desk, event, lambda raw: editor.add_item(raw, key, values)[0], change)
 
 
 @router.post("/events/{code}/secretariat/programme/items/{key}/delete")
 def remove_item(code: str, key: str, desk: DeskDep) -> Response:
     """Delete one agenda item."""
     event = desk.event(code, action="editing the programme")
-    place: list[str] = []
+    change = Change(form=None, anchor="programme-editor", done="Deleted the item.")
 
     def edit(raw: editor.RawSpec) -> editor.RawSpec:
-        place.append(editor.session_of_item(raw, key))
+        change.session = editor.session_of_item(raw, key)
+        change.anchor = f"session-{change.session}"
         return editor.delete_item(raw, key)
 
-    return _save(desk, event, edit, place, EditorState(), anchor="programme-editor")
+    return _save(desk, event, edit, change)
 
 
 @router.post("/events/{code}/secretariat/programme/sessions/{key}")
@@ -175,27 +198,18 @@ def update_session(
     """Change a session's title, date, start and end."""
     event = desk.event(code, action="editing the programme")
     values = fields.values()
-
-    def edit(raw: editor.RawSpec) -> editor.RawSpec:
-        return editor.edit_session(raw, key, values)
-
-    failed = EditorState(open_form=f"session:{key}")
-    return _save(
-        desk, event, edit, [key], failed, session_forms={key: values}, anchor=f"session-{key}"
+    change = Change(
+        form=f"session:{key}",
+        anchor=f"session-{key}",
+        done="Saved the session.",
+        session=key,
+        typed=lambda view: replace(view, session_forms={**view.session_forms, key: values}),
     )
+    return _save(desk, event, lambda raw: editor.edit_session(raw, key, values), change)
 
 
 def _save(
-    desk: Desk,
-    event: Event,
-    edit: Callable[[editor.RawSpec], editor.RawSpec],
-    place: list[str],
-    failed: EditorState,
-    *,
-    anchor: str,
-    item_forms: dict[str, ItemForm] | None = None,
-    add_forms: dict[str, ItemForm] | None = None,
-    session_forms: dict[str, SessionForm] | None = None,
+    desk: Desk, event: Event, edit: Callable[[editor.RawSpec], editor.RawSpec], change: Change
 ) -> Response:
     """Store the edit; on problems show the form again as it was typed (422)."""
     try:
@@ -208,21 +222,13 @@ def _save(
             actor=desk.identity.person.key,
         )
     except InvalidInputError as error:
-        view = editor.editor_view(desk.db, event)
-        # The form that failed shows what was typed, not what is stored.
-        view = replace(
-            view,
-            item_forms={**view.item_forms, **(item_forms or {})},
-            add_forms={**view.add_forms, **(add_forms or {})},
-            session_forms={**view.session_forms, **(session_forms or {})},
-        )
-        state = replace(failed, problems=error.problems)
+        view = change.typed(editor.editor_view(desk.db, event))
+        state = EditorState(open_form=change.form, problems=error.problems)
         return _editor(desk, event, state, view=view, status_code=422)
     if not is_htmx(desk.request):
-        return RedirectResponse(f"/events/{event.code}/secretariat/programme#{anchor}", 303)
-    text = "Saved." if outcome.changed else "Nothing to change: it was already so."
-    notice = (place[0], text) if place else None
-    return _editor(desk, event, EditorState(notice=notice))
+        return RedirectResponse(f"/events/{event.code}/secretariat/programme#{change.anchor}", 303)
+    text = change.done if outcome.changed else "Nothing to change: it was already so."
+    return _editor(desk, event, EditorState(notice=(change.session, text)))
 
 
 def _editor(
@@ -276,7 +282,7 @@ def people_page(
 
 
 @router.post("/events/{code}/secretariat/people/import")
-async def import_people(
+def import_people(
     code: str,
     desk: DeskDep,
     file: Annotated[UploadFile | None, File()] = None,
@@ -284,7 +290,7 @@ async def import_people(
     """Add or update people from a CSV file; every problem listed, all or nothing."""
     event = desk.event(code, action="importing people")
     limit = desk.settings.max_upload_bytes
-    data = b"" if file is None else await _read_limited(file, limit)
+    data = b"" if file is None else _read_limited(file, limit)
     if data is None:
         message = (
             f"The file is larger than {_size(limit)}, the most this page accepts. "
@@ -353,7 +359,8 @@ def renew_link(
     person = people_service.active_person(desk.db, event, key)
     renewed = RenewedLink(key, person.name, join_url(desk.settings.base_url, token))
     wanted = PeopleFilter(role=role, country=country, query=q)
-    return _people(desk, event, wanted, renewed=renewed, block="people_table")
+    # htmx gets only the notice: the table may be re-filtered meanwhile, the notice stays.
+    return _people(desk, event, wanted, renewed=renewed, block="renewed_link")
 
 
 def _people(
@@ -384,11 +391,13 @@ def _people(
     )
 
 
-async def _read_limited(file: UploadFile, limit: int) -> bytes | None:
+def _read_limited(file: UploadFile, limit: int) -> bytes | None:
     """The file's bytes, or None as soon as it proves longer than `limit`."""
+    # A sync route (run in the thread pool, as the database calls need) reads the
+    # spooled file directly; the body-size middleware has already bounded the request.
     chunks: list[bytes] = []
     size = 0
-    while chunk := await file.read(_CHUNK_BYTES):
+    while chunk := file.file.read(_CHUNK_BYTES):
         size += len(chunk)
         if size > limit:
             return None
