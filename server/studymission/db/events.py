@@ -4,6 +4,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from typing import TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -18,6 +19,8 @@ from studymission.domain.values import (
     Role,
     SessionSpec,
 )
+
+_Row = TypeVar("_Row", EventSession, AgendaItem, Person)
 
 
 @dataclass
@@ -148,6 +151,26 @@ def _apply_fields(
         result.updated.append(label)
 
 
+def _upsert(
+    db: Session,
+    result: SaveResult,
+    model: type[_Row],
+    row: _Row | None,
+    *,
+    key: str,
+    label: str,
+    fields: Mapping[str, object],
+) -> _Row:
+    """Create the row of `key` with `fields`, or bring the stored one up to them."""
+    if row is None:
+        row = model.model_validate({"event_id": result.event.id, "key": key, **fields})
+        result.created.append(label)
+    else:
+        _apply_fields(result, row, fields, label)
+    db.add(row)
+    return row
+
+
 def _save_sessions(
     db: Session, result: SaveResult, specs: Sequence[SessionSpec]
 ) -> dict[str, EventSession]:
@@ -160,22 +183,18 @@ def _save_sessions(
             db.delete(old)
             result.removed.append(f"session {key}")
     db.flush()
-    rows: dict[str, EventSession] = {}
-    for spec in specs:
-        row: EventSession | None = existing.get(spec.key)
-        if row is None:
-            row = EventSession(
-                event_id=result.event.id or 0,
-                key=spec.key,
-                title=spec.title,
-                start=spec.start,
-                end=spec.end,
-            )
-            result.created.append(f"session {spec.key}")
-        fields = {"title": spec.title, "start": spec.start, "end": spec.end}
-        _apply_fields(result, row, fields, f"session {spec.key}")
-        db.add(row)
-        rows[spec.key] = row
+    rows = {
+        spec.key: _upsert(
+            db,
+            result,
+            EventSession,
+            existing.get(spec.key),
+            key=spec.key,
+            label=f"session {spec.key}",
+            fields={"title": spec.title, "start": spec.start, "end": spec.end},
+        )
+        for spec in specs
+    }
     db.flush()
     return rows
 
@@ -194,18 +213,6 @@ def _save_agenda(
             result.removed.append(f"agenda item {key}")
     for session_spec in specs:
         for spec in session_spec.agenda:
-            item: AgendaItem | None = existing.get(spec.key)
-            if item is None:
-                item = AgendaItem(
-                    event_id=result.event.id or 0,
-                    session_id=sessions[session_spec.key].id or 0,
-                    key=spec.key,
-                    kind=spec.kind.value,
-                    title=spec.title,
-                    start=spec.start,
-                    end=spec.end,
-                )
-                result.created.append(f"agenda item {spec.key}")
             fields = {
                 "session_id": sessions[session_spec.key].id,
                 "kind": spec.kind.value,
@@ -214,8 +221,9 @@ def _save_agenda(
                 "end": spec.end,
                 "speakers": list(spec.speakers),
             }
-            _apply_fields(result, item, fields, f"agenda item {spec.key}")
-            db.add(item)
+            label = f"agenda item {spec.key}"
+            stored = existing.get(spec.key)
+            _upsert(db, result, AgendaItem, stored, key=spec.key, label=label, fields=fields)
 
 
 def _save_people(
@@ -229,18 +237,6 @@ def _save_people(
             db.add(row)
             result.removed.append(f"person {key}")
     for spec in specs:
-        person: Person | None = existing.get(spec.key)
-        if person is None:
-            person = Person(
-                event_id=result.event.id or 0,
-                key=spec.key,
-                name=spec.name,
-                email=spec.email,
-                country=spec.country,
-                role=spec.role.value,
-                origin=spec.origin.value,
-            )
-            result.created.append(f"person {spec.key}")
         fields = {
             "name": spec.name,
             "email": spec.email,
@@ -250,8 +246,9 @@ def _save_people(
             "origin": spec.origin.value,
             "withdrawn_at": None,
         }
-        _apply_fields(result, person, fields, f"person {spec.key}")
-        db.add(person)
+        label = f"person {spec.key}"
+        stored = existing.get(spec.key)
+        _upsert(db, result, Person, stored, key=spec.key, label=label, fields=fields)
 
 
 def _item_spec(item: AgendaItem) -> AgendaItemSpec:
