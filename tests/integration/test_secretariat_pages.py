@@ -275,6 +275,8 @@ def test_item_edit_is_stored_and_redirects(client: TestClient, engine: Engine, c
         at(13, 50),
         ["rp1", "mod1"],
     )
+    audit = table(client.get(f"{BASE}").text, "audit")[1:]
+    assert [row[1:3] for row in audit] == [["Secretariat", "programme.edit"], ["test", "spec.load"]]
 
 
 def test_item_edit_by_htmx_returns_the_editor_with_a_notice(

@@ -6,6 +6,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import TypeVar
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from studymission.db.tables import AgendaItem, Event, EventSession, Person
@@ -39,6 +40,16 @@ class SaveResult:
 
 def get_event(db: Session, code: str) -> Event | None:
     return db.exec(select(Event).where(Event.code == code)).first()
+
+
+def lock_event(db: Session, event: Event) -> None:
+    """Hold the event for this transaction: other writers of it wait until the commit.
+
+    A no-op update takes PostgreSQL's row lock and SQLite's write lock alike, so a
+    read-modify-write of the event's spec (CSV import, programme edit) cannot lose a
+    change that another request commits between its read and its write.
+    """
+    db.execute(update(Event).where(col(Event.id) == event.id).values(id=event.id))
 
 
 def list_events(db: Session) -> Sequence[Event]:

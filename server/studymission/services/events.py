@@ -40,25 +40,46 @@ def check_spec(raw: object) -> EventSpec:
     return spec
 
 
-def load_spec(db: Session, raw: object, *, secret: str, now: datetime, actor: str) -> LoadOutcome:
-    """Create or update an event from a raw spec, all or nothing; commits."""
+def load_spec(
+    db: Session,
+    raw: object,
+    *,
+    secret: str,
+    now: datetime,
+    actor: str,
+    action: str = "spec.load",
+) -> LoadOutcome:
+    """Create or update an event from a raw spec, all or nothing; commits.
+
+    `action` names the change in the audit trail (a whole spec, or a programme edit).
+    """
     spec = check_spec(raw)
+    existing = store.get_event(db, spec.code)
+    if existing is not None:
+        store.lock_event(db, existing)
     result = store.save_spec(db, spec, now=now)
     if result.changed:
-        _audit(db, result.event, actor=actor, now=now, action="spec.load", result=result)
+        _audit(db, result.event, actor=actor, now=now, action=action, result=result)
     tokens = ensure_join_links(db, result.event, secret=secret, now=now)
     db.commit()
     return LoadOutcome(event=result.event, changed=result.changed, join_tokens=tokens)
 
 
 def replace_spec(
-    db: Session, event: Event, raw: dict[str, object], *, secret: str, now: datetime, actor: str
+    db: Session,
+    event: Event,
+    raw: dict[str, object],
+    *,
+    secret: str,
+    now: datetime,
+    actor: str,
+    action: str = "spec.load",
 ) -> LoadOutcome:
     """Store an edited form of the event's own spec; its code cannot change."""
     if raw.get("code") != event.code:
         problem = Problem("code", raw.get("code"), f"must stay {event.code}")
         raise InvalidInputError("an event's code cannot change", [problem])
-    return load_spec(db, raw, secret=secret, now=now, actor=actor)
+    return load_spec(db, raw, secret=secret, now=now, actor=actor, action=action)
 
 
 def current_raw_spec(db: Session, event: Event) -> dict[str, object]:

@@ -30,6 +30,7 @@ def import_people_csv(
 ) -> ImportOutcome:
     """Add or update people from CSV rows, all or nothing; problems name line and field."""
     rows, problems = parse_people_rows(text, countries=country_codes(), include_bad=True)
+    store.lock_event(db, event)
     raw = current_raw_spec(db, event)
     people, lines = _merge(raw["people"], rows)  # type: ignore[arg-type]
     spec, spec_problems = validate_spec({**raw, "people": people}, countries=country_codes())
@@ -74,6 +75,7 @@ def join_links_csv_text(
 
 def join_tokens(db: Session, event: Event, *, secret: str, now: datetime) -> dict[str, str]:
     """Every active person's join token (creating missing links); commits."""
+    store.lock_event(db, event)  # two exports at once must not give a person two links
     tokens = ensure_join_links(db, event, secret=secret, now=now)
     db.commit()
     return tokens
@@ -83,6 +85,7 @@ def renew_join_link(
     db: Session, event: Event, key: str, *, secret: str, now: datetime, actor: str
 ) -> str:
     """Revoke a person's join link and give them a new one; commits."""
+    store.lock_event(db, event)
     person = active_person(db, event, key)
     revoke_join_link(db, person, now=now)
     db.flush()

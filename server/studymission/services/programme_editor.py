@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from studymission.db import events as store
+from studymission.db.events import lock_event
 from studymission.db.tables import Event
 from studymission.domain.errors import InvalidInputError, NotFoundError
 from studymission.domain.values import (
@@ -210,9 +211,12 @@ def edit_programme(
     db: Session, event: Event, edit: Edit, *, secret: str, now: datetime, actor: str
 ) -> LoadOutcome:
     """Apply `edit` to the event's current spec and store it, all or nothing; commits."""
+    lock_event(db, event)
     edited = edit(current_raw_spec(db, event))
     try:
-        return replace_spec(db, event, edited, secret=secret, now=now, actor=actor)
+        return replace_spec(
+            db, event, edited, secret=secret, now=now, actor=actor, action="programme.edit"
+        )
     except InvalidInputError as error:
         db.rollback()
         raise InvalidInputError(error.detail, locate_problems(edited, error.problems)) from error
