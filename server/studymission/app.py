@@ -16,7 +16,7 @@ from studymission.web import errors, templating
 from studymission.web.api import events as events_api
 from studymission.web.api import health
 from studymission.web.limits import BodySizeLimit
-from studymission.web.pages import home, join, secretariat
+from studymission.web.pages import home, join, programme_editor, secretariat
 
 SESSION_COOKIE = "studymission_session"
 
@@ -51,6 +51,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir / "static"), name="static")
-    for router in (health.router, events_api.router, join.router, home.router, secretariat.router):
-        app.include_router(router)
+    routers = (health, events_api, join, home, secretariat, programme_editor)
+    for module in routers:
+        app.include_router(module.router)
     return app
