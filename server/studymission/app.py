@@ -11,8 +11,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from studymission import __version__
 from studymission.config import Settings
 from studymission.db.engine import make_engine
+from studymission.realtime import endpoint as realtime_endpoint
+from studymission.realtime.bus import make_bus
+from studymission.realtime.runtime import Realtime
 from studymission.services.clock import Clock, clock_from_settings
 from studymission.web import errors, templating
+from studymission.web.api import attendance as attendance_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health
 from studymission.web.limits import BodySizeLimit
@@ -29,15 +33,23 @@ def create_app(
     engine = engine or make_engine(settings.effective_database_url)
     clock = clock or clock_from_settings(settings)
 
+    realtime = Realtime(engine, clock, make_bus(settings.redis_url))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        await realtime.start()
+        try:
+            yield
+        finally:
+            # Sockets are closed by now; write the minute in progress before exiting.
+            await realtime.stop()
+            engine.dispose()
 
     app = FastAPI(title="studymission", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock
+    app.state.realtime = realtime
     app.state.templates = templating.make_templates(settings)
     app.add_middleware(
         SessionMiddleware,
@@ -51,7 +63,16 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir / "static"), name="static")
-    routers = (health, events_api, join, home, secretariat, programme_editor)
+    routers = (
+        health,
+        events_api,
+        attendance_api,
+        realtime_endpoint,
+        join,
+        home,
+        secretariat,
+        programme_editor,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

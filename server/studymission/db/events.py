@@ -78,15 +78,23 @@ def get_person(db: Session, event: Event, key: str) -> Person | None:
     return db.exec(query).first()
 
 
-def read_spec(db: Session, event: Event) -> EventSpec:
-    """The stored event as a spec: what a reload of the same JSON would write."""
+def read_programme(db: Session, event: Event) -> tuple[tuple[int, SessionSpec], ...]:
+    """(session id, session with its agenda) of every session, in time order."""
     items_by_session: dict[int, list[AgendaItemSpec]] = {}
     for item in list_agenda(db, event):
         items_by_session.setdefault(item.session_id, []).append(_item_spec(item))
-    sessions = tuple(
-        SessionSpec(s.key, s.title, s.start, s.end, tuple(items_by_session.get(s.id or 0, [])))
+    return tuple(
+        (
+            s.id or 0,
+            SessionSpec(s.key, s.title, s.start, s.end, tuple(items_by_session.get(s.id or 0, []))),
+        )
         for s in list_sessions(db, event)
     )
+
+
+def read_spec(db: Session, event: Event) -> EventSpec:
+    """The stored event as a spec: what a reload of the same JSON would write."""
+    sessions = tuple(session for _id, session in read_programme(db, event))
     return EventSpec(
         code=event.code,
         title=event.title,

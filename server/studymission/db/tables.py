@@ -7,7 +7,7 @@ key, person key) are unique within their event.
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -125,3 +125,86 @@ class AuditEntry(SQLModel, table=True):
     actor: str = Field(max_length=200)
     action: str = Field(max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class PresenceMinute(SQLModel, table=True):
+    """Covered seconds of one person, in one minute of a session, in one room.
+
+    ``covered`` and ``visible`` hold one bit per second of the minute. Every writer ORs
+    its bits into the row, so repeated flushes, several tabs and several processes merge
+    exactly; seconds, presence and the minute's room are read off the bits (domain.presence).
+    """
+
+    __tablename__ = "presence_minute"
+
+    session_id: int = Field(foreign_key="session.id", primary_key=True, ondelete="CASCADE")
+    person_id: int = Field(
+        foreign_key="person.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    minute: int = Field(primary_key=True)
+    room: str = Field(primary_key=True, max_length=64)
+    covered: int = Field(sa_column=Column(BigInteger, nullable=False))
+    visible: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ConnectionEvent(SQLModel, table=True):
+    """The raw audit trail of sockets: every connect, disconnect and change of place."""
+
+    __tablename__ = "connection_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    socket: str = Field(max_length=32, index=True)
+    process: str = Field(max_length=32)
+    #: connect | change | disconnect
+    kind: str = Field(max_length=16)
+    at: datetime = _utc(nullable=False, index=True)
+    room: str | None = Field(default=None, max_length=64)
+    in_room: bool | None = None
+    visible: bool | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class LiveSocket(SQLModel, table=True):
+    """A socket open now, on some process: what the moderators' live roster shows."""
+
+    __tablename__ = "live_socket"
+
+    socket: str = Field(primary_key=True, max_length=32)
+    process: str = Field(max_length=32, index=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    connected_at: datetime = _utc(nullable=False)
+    room: str | None = Field(default=None, max_length=64)
+    in_room: bool = False
+    visible: bool = False
+    last_heartbeat_at: datetime | None = _utc(nullable=True)
+
+
+class ServerProcess(SQLModel, table=True):
+    """A running server process; its live sockets count only while it is seen (real time)."""
+
+    __tablename__ = "server_process"
+
+    id: str = Field(primary_key=True, max_length=32)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = _utc(nullable=False)
+    seen_at: datetime = _utc(nullable=False)
+
+
+class AttendanceOverride(SQLModel, table=True):
+    """The secretariat's decision on a person's eligibility; withdrawn, never deleted."""
+
+    __tablename__ = "attendance_override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    eligible: bool
+    reason: str
+    author: str = Field(max_length=200)
+    created_at: datetime = _utc(nullable=False)
+    withdrawn_at: datetime | None = _utc(nullable=True)
+    withdrawn_by: str | None = Field(default=None, max_length=200)

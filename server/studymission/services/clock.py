@@ -1,5 +1,6 @@
 """The one place that reads the wall clock and hands out event time."""
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,9 +15,15 @@ def wall_clock() -> datetime:
 class Clock:
     """Event time for a running process; tests pass a `real_now` they control."""
 
-    def __init__(self, event_clock: EventClock, real_now: Callable[[], datetime] = wall_clock):
+    def __init__(
+        self,
+        event_clock: EventClock,
+        real_now: Callable[[], datetime] = wall_clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.event_clock = event_clock
         self._real_now = real_now
+        self._monotonic = monotonic
 
     def now(self) -> datetime:
         """Event time now (aware, UTC)."""
@@ -25,6 +32,10 @@ class Clock:
     def real_now(self) -> datetime:
         """Wall-clock time, for what outside parties check (cookie and token expiry)."""
         return self._real_now()
+
+    def monotonic(self) -> float:
+        """Real seconds from an arbitrary origin, for rate limits and timeouts."""
+        return self._monotonic()
 
     @property
     def scale(self) -> float:

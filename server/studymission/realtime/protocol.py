@@ -1,0 +1,87 @@
+"""The realtime protocol's frames (CONTRACT §3), typed.
+
+Client frames are parsed into a discriminated union: an unknown ``type`` or a bad field
+is a ``ValidationError`` that the socket answers with an ``error`` frame, and nothing
+else. Server frames are built here so that their shape lives in one place.
+"""
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+#: Rooms a client can say it is in: main, breakout-N, site-visit (and future names alike).
+ROOM_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HeartbeatFrame(_Frame):
+    type: Literal["heartbeat"]
+    visible: bool
+    in_room: bool
+    room: Annotated[str, Field(pattern=ROOM_PATTERN)]
+
+
+class PingFrame(_Frame):
+    """Round-trip check for clients and load tests; answered by ``pong`` with the same id."""
+
+    type: Literal["ping"]
+    id: Annotated[str, Field(max_length=64)] = ""
+
+
+ClientFrame = Annotated[HeartbeatFrame | PingFrame, Field(discriminator="type")]
+_client_frames: TypeAdapter[HeartbeatFrame | PingFrame] = TypeAdapter(ClientFrame)
+
+
+def parse_client_frame(text: str | bytes) -> HeartbeatFrame | PingFrame:
+    """The frame, or ``ValidationError`` listing what is wrong."""
+    return _client_frames.validate_json(text)
+
+
+def describe(error: ValidationError) -> str:
+    """Every problem of a bad frame in one line: ``field: message; ...``."""
+    parts = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(p) for p in problem["loc"]) or "frame"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)
+
+
+def _dump(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def iso(instant: datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+def welcome(person: str, role: str, heartbeat_seconds: float, server_time: datetime) -> str:
+    return _dump(
+        {
+            "type": "welcome",
+            "person": person,
+            "role": role,
+            "heartbeat_seconds": heartbeat_seconds,
+            "server_time": iso(server_time),
+        }
+    )
+
+
+def notice(text: str, room: str | None, sender: str, sent_at: datetime) -> str:
+    return _dump({"type": "notice", "text": text, "room": room, "from": sender, "at": iso(sent_at)})
+
+
+def error(code: str, detail: str) -> str:
+    return _dump({"type": "error", "code": code, "detail": detail})
+
+
+def pong(frame_id: str, server_time: datetime) -> str:
+    return _dump({"type": "pong", "id": frame_id, "server_time": iso(server_time)})
+
+
+def state(body: dict[str, Any]) -> str:
+    return _dump({"type": "state", **body})

@@ -1,0 +1,270 @@
+"""The realtime layer of one process: hub, bus, presence tracker and their timers.
+
+Timers run on event time: the minute flush fires at each event-minute boundary (every
+real second at time scale 60), so a rehearsal at scale 60 logs a three-hour session in
+three minutes exactly as a real one. Database work runs in worker threads so that the
+event loop keeps serving sockets while a flush is written.
+"""
+
+import asyncio
+import logging
+import os
+import socket as socket_module
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from studymission.db import presence as store
+from studymission.realtime import protocol
+from studymission.realtime.bus import Bus, Message
+from studymission.realtime.hub import Connection, Hub
+from studymission.realtime.presence import PresenceTracker
+from studymission.services.clock import Clock
+from studymission.services.live_state import EventSnapshot, load_snapshot, state_body
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Event time between heartbeats (CONTRACT §3: 15 s of event time).
+HEARTBEAT_EVENT_SECONDS = 15.0
+#: How often socket changes reach the roster, and the process says it is alive (real s).
+CHANGES_EVERY = 1.0
+#: A process not seen for this long (real time) is gone; its sockets leave the roster.
+PROCESS_TIMEOUT = timedelta(seconds=30)
+
+
+@dataclass(slots=True)
+class FlushStats:
+    """What the last flushes cost; logged, and read by the benchmark."""
+
+    flushes: int = 0
+    rows: int = 0
+    last_rows: int = 0
+    last_ms: float = 0.0
+    max_ms: float = 0.0
+    failures: int = 0
+    durations_ms: list[float] = field(default_factory=list)
+
+    def record(self, rows: int, ms: float) -> None:
+        self.flushes += 1
+        self.rows += rows
+        self.last_rows = rows
+        self.last_ms = ms
+        self.max_ms = max(self.max_ms, ms)
+        self.durations_ms.append(ms)
+        del self.durations_ms[:-100]
+
+
+class Realtime:
+    def __init__(self, engine: Engine, clock: Clock, bus: Bus) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.bus = bus
+        self.process = uuid.uuid4().hex[:16]
+        self.host = socket_module.gethostname()
+        self.hub = Hub()
+        self.tracker = PresenceTracker(self.process)
+        self.snapshots: dict[str, EventSnapshot] = {}
+        self.flush_stats = FlushStats()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started_real: datetime | None = None
+        self._flush_lock = asyncio.Lock()
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return HEARTBEAT_EVENT_SECONDS / self.clock.scale
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._started_real = self.clock.real_now()
+        await self._db(self._touch_process)
+        await self.bus.start(self.deliver)
+        self._tasks = [
+            asyncio.create_task(self._minute_loop(), name="presence-minute"),
+            asyncio.create_task(self._changes_loop(), name="presence-changes"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop timers; close what is still open; write everything (graceful shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        now = self.clock.now()
+        for socket in list(self.tracker.sockets):
+            self.tracker.close(socket, now, {"reason": "server shutdown"})
+        await self.flush_minutes()
+        await self.flush_changes()
+        await self._db(lambda c: store.end_process(c, self.process))
+        await self.bus.stop()
+
+    # -- sockets ------------------------------------------------------------------------
+
+    async def snapshot(self, code: str) -> EventSnapshot | None:
+        snapshot = self.snapshots.get(code)
+        if snapshot is None:
+            snapshot = await run_in_threadpool(self._load_snapshot, code)
+            if snapshot is not None:
+                self.snapshots[code] = snapshot
+        return snapshot
+
+    def _load_snapshot(self, code: str) -> EventSnapshot | None:
+        with Session(self.engine) as db:
+            return load_snapshot(db, code)
+
+    def state_frame(self, connection: Connection) -> str:
+        snapshot = self.snapshots.get(connection.event_code)
+        if snapshot is None:
+            return protocol.state({"session": None, "mode": "waiting", "item": None})
+        body = state_body(snapshot, self.clock.now())
+        body["room"] = {"name": connection.room, "jitsi": None}
+        return protocol.state(body)
+
+    async def push_state(self, code: str, *, only_changed: bool) -> int:
+        """Send each of the event's sockets its state; with `only_changed`, if it changed."""
+        sent = 0
+        frames: dict[str, str] = {}
+        for connection in self.hub.connections(code):
+            text = frames.get(connection.room)
+            if text is None:
+                text = frames[connection.room] = self.state_frame(connection)
+            if only_changed and text == connection.last_state:
+                continue
+            connection.last_state = text
+            sent += await self.hub.send([connection], text)
+        return sent
+
+    # -- the bus --------------------------------------------------------------------------
+
+    async def publish(self, message: Message) -> None:
+        await self.bus.publish(message)
+
+    async def deliver(self, message: Message) -> None:
+        """A message from the bus, for the sockets this process holds."""
+        code = message.get("event")
+        if not isinstance(code, str) or code not in self.hub.events:
+            return
+        kind = message.get("kind")
+        if kind == "notice":
+            room = message.get("room")
+            text = protocol.notice(
+                str(message.get("text", "")),
+                room if isinstance(room, str) else None,
+                str(message.get("from", "")),
+                self.clock.now(),
+            )
+            targets = self.hub.connections(code, room if isinstance(room, str) else None)
+            await self.hub.send(targets, text)
+        elif kind == "state":
+            # The programme or the run of show changed: read it again, tell whoever it concerns.
+            self.snapshots.pop(code, None)
+            await self.snapshot(code)
+            await self.push_state(code, only_changed=True)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    async def _minute_loop(self) -> None:
+        while True:
+            now = self.clock.now()
+            boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            await asyncio.sleep(
+                self.clock.event_clock.real_seconds((boundary - now).total_seconds())
+            )
+            try:
+                await self.flush_minutes()
+                await self._refresh_snapshots()
+            except Exception:
+                log.exception("presence: the minute flush failed; its rows stay queued")
+
+    async def _changes_loop(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(CHANGES_EVERY)
+            beats += 1
+            try:
+                await self.flush_changes()
+                if beats % 10 == 0:
+                    await self._forget_gone_processes()
+            except Exception:
+                log.exception("presence: writing socket changes failed; they stay queued")
+
+    async def _forget_gone_processes(self) -> None:
+        cutoff = self.clock.real_now() - PROCESS_TIMEOUT
+
+        def forget(connection: Any) -> int:
+            return store.forget_processes(connection, cutoff)
+
+        await self._db(forget)
+
+    async def _refresh_snapshots(self) -> None:
+        for code in list(self.hub.events):
+            fresh = await run_in_threadpool(self._load_snapshot, code)
+            if fresh is not None:
+                self.snapshots[code] = fresh
+                for connection in self.hub.connections(code):
+                    socket = self.tracker.sockets.get(connection.socket)
+                    if socket is not None:
+                        socket.frame = fresh.frame
+            await self.push_state(code, only_changed=True)
+
+    async def flush_minutes(self) -> int:
+        """Write the coverage gathered so far; returns the number of rows written."""
+        async with self._flush_lock:
+            self.tracker.advance(self.clock.now())
+            cells = self.tracker.take_cells()
+            if not cells:
+                return 0
+            started = time.perf_counter()
+            try:
+                await self._db(lambda c: store.upsert_minutes(c, cells))
+            except Exception:
+                self.tracker.restore_cells(cells)
+                self.flush_stats.failures += 1
+                raise
+            elapsed = (time.perf_counter() - started) * 1000
+            self.flush_stats.record(len(cells), elapsed)
+            log.info("presence: flushed %d minute rows in %.1f ms", len(cells), elapsed)
+            return len(cells)
+
+    async def flush_changes(self) -> None:
+        changes = self.tracker.take_changes()
+
+        def write(connection: Any) -> None:
+            self._touch_process(connection)
+            store.record_socket_changes(connection, changes)
+
+        try:
+            await self._db(write)
+        except Exception:
+            self.tracker.restore_changes(changes)
+            raise
+
+    def _touch_process(self, connection: Any) -> None:
+        store.touch_process(
+            connection,
+            self.process,
+            self.host,
+            os.getpid(),
+            self._started_real or self.clock.real_now(),
+            self.clock.real_now(),
+        )
+
+    async def _db(self, work: Callable[[Any], T]) -> T:
+        def run() -> T:
+            with self.engine.begin() as connection:
+                return work(connection)
+
+        return await run_in_threadpool(run)
