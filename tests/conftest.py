@@ -91,7 +91,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
         base_url="http://testserver",
         var_dir=tmp_path / "var",
         media_dir=tmp_path / "media",

@@ -20,7 +20,8 @@ from studymission.web.api import attendance as attendance_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health
 from studymission.web.limits import BodySizeLimit
-from studymission.web.pages import home, join, programme_editor, secretariat
+from studymission.web.pages import attendance as attendance_pages
+from studymission.web.pages import home, join, programme_editor, roster, secretariat
 
 SESSION_COOKIE = "studymission_session"
 
@@ -72,6 +73,8 @@ def create_app(
         home,
         secretariat,
         programme_editor,
+        roster,
+        attendance_pages,
     )
     for module in routers:
         app.include_router(module.router)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     time_scale: float = 1.0
     clock_start: datetime | None = None
+    #: The real instant at which event time is `clock_start` (default: the process's start).
+    #: Several processes given the same anchor agree on event time at any scale.
+    clock_anchor: datetime | None = None
     jitsi_mode: Literal["none", "self_hosted", "jaas"] = "none"
     jitsi_domain: str = "meet.jit.si"
     jitsi_app_id: str = ""

@@ -25,7 +25,8 @@ class SessionAttendance:
 
     @property
     def ratio_rounded(self) -> float:
-        return round(float(self.ratio), 3)
+        # Round the exact fraction (half to even), not its binary approximation.
+        return float(round(self.ratio, 3))
 
 
 def session_attendance(

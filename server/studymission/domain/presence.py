@@ -78,10 +78,11 @@ class SocketPresence:
 
     def heartbeat(self, heartbeat: Heartbeat) -> list[Interval]:
         """Record a heartbeat; returns the qualifying time that ended at it."""
-        latest = self._latest
-        if latest is not None and heartbeat.at < latest.at:
-            # Stamps come from one clock and only move forward; never reopen the past.
-            heartbeat = Heartbeat(latest.at, heartbeat.visible, heartbeat.in_room, heartbeat.room)
+        cursor = self._cursor
+        if cursor is not None and heartbeat.at < cursor:
+            # Stamps come from one clock and only move forward; never reopen the past. The
+            # cursor (≥ the latest stamp) also covers time an `advance` already handed out.
+            heartbeat = Heartbeat(cursor, heartbeat.visible, heartbeat.in_room, heartbeat.room)
         accrued = self.advance(heartbeat.at)
         self._latest = heartbeat
         self._cursor = heartbeat.at

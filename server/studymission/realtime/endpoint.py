@@ -60,6 +60,13 @@ def _identify(realtime: Realtime, websocket: WebSocket, code: str) -> Identity |
     return identity
 
 
+def _frame_size(data: str | bytes) -> int:
+    """The frame's size on the wire (UTF-8 bytes), encoding only text that could exceed it."""
+    if isinstance(data, bytes) or len(data) * 4 <= MAX_FRAME:
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
+
+
 class RateWindow:
     """Frames counted per one-second window of real (monotonic) time."""
 
@@ -134,7 +141,7 @@ async def _serve(realtime: Realtime, connection: Connection) -> dict[str, object
         if count > ABUSE_LIMIT:
             await websocket.close(POLICY_VIOLATION, "too many frames")
             return {"code": POLICY_VIOLATION, "reason": "too many frames"}
-        if len(data) > MAX_FRAME:
+        if _frame_size(data) > MAX_FRAME:
             await websocket.close(POLICY_VIOLATION, "frame too large")
             return {"code": POLICY_VIOLATION, "reason": "frame too large"}
         if count > RATE_LIMIT:

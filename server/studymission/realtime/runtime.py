@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -37,6 +38,8 @@ T = TypeVar("T")
 HEARTBEAT_EVENT_SECONDS = 15.0
 #: How often socket changes reach the roster, and the process says it is alive (real s).
 CHANGES_EVERY = 1.0
+#: A minute flush slower than this is logged as a warning (the others at debug level).
+SLOW_FLUSH_MS = 500.0
 #: A process not seen for this long (real time) is gone; its sockets leave the roster.
 PROCESS_TIMEOUT = timedelta(seconds=30)
 
@@ -77,6 +80,9 @@ class Realtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._started_real: datetime | None = None
         self._flush_lock = asyncio.Lock()
+        #: One socket-changes write at a time, in order: a disconnect never lands before its
+        #: connect, and a flush returns only once everything queued before it is written.
+        self._changes_lock = asyncio.Lock()
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -86,7 +92,11 @@ class Realtime:
 
     async def start(self) -> None:
         self._started_real = self.clock.real_now()
-        await self._db(self._touch_process)
+        try:
+            await self._db(self._touch_process)
+        except Exception:
+            # Serve anyway (/healthz says what is wrong); the changes loop retries each second.
+            log.exception("presence: cannot reach the database at start")
         await self.bus.start(self.deliver)
         self._tasks = [
             asyncio.create_task(self._minute_loop(), name="presence-minute"),
@@ -106,17 +116,21 @@ class Realtime:
         now = self.clock.now()
         for socket in list(self.tracker.sockets):
             self.tracker.close(socket, now, {"reason": "server shutdown"})
-        await self.flush_minutes()
-        await self.flush_changes()
-        await self._db(lambda c: store.end_process(c, self.process))
-        await self.bus.stop()
+        try:
+            await self.flush_minutes()
+            await self.flush_changes()
+            await self._db(lambda c: store.end_process(c, self.process))
+        except Exception:
+            log.exception("presence: the shutdown flush failed")
+        finally:
+            await self.bus.stop()
 
     # -- sockets ------------------------------------------------------------------------
 
     async def snapshot(self, code: str) -> EventSnapshot | None:
         snapshot = self.snapshots.get(code)
         if snapshot is None:
-            snapshot = await run_in_threadpool(self._load_snapshot, code)
+            snapshot = await self._in_thread(partial(self._load_snapshot, code))
             if snapshot is not None:
                 self.snapshots[code] = snapshot
         return snapshot
@@ -211,7 +225,7 @@ class Realtime:
 
     async def _refresh_snapshots(self) -> None:
         for code in list(self.hub.events):
-            fresh = await run_in_threadpool(self._load_snapshot, code)
+            fresh = await self._in_thread(partial(self._load_snapshot, code))
             if fresh is not None:
                 self.snapshots[code] = fresh
                 for connection in self.hub.connections(code):
@@ -236,21 +250,23 @@ class Realtime:
                 raise
             elapsed = (time.perf_counter() - started) * 1000
             self.flush_stats.record(len(cells), elapsed)
-            log.info("presence: flushed %d minute rows in %.1f ms", len(cells), elapsed)
+            level = logging.WARNING if elapsed > SLOW_FLUSH_MS else logging.DEBUG
+            log.log(level, "presence: flushed %d minute rows in %.1f ms", len(cells), elapsed)
             return len(cells)
 
     async def flush_changes(self) -> None:
-        changes = self.tracker.take_changes()
+        async with self._changes_lock:
+            changes = self.tracker.take_changes()
 
-        def write(connection: Any) -> None:
-            self._touch_process(connection)
-            store.record_socket_changes(connection, changes)
+            def write(connection: Any) -> None:
+                self._touch_process(connection)
+                store.record_socket_changes(connection, changes)
 
-        try:
-            await self._db(write)
-        except Exception:
-            self.tracker.restore_changes(changes)
-            raise
+            try:
+                await self._db(write)
+            except Exception:
+                self.tracker.restore_changes(changes)
+                raise
 
     def _touch_process(self, connection: Any) -> None:
         store.touch_process(
@@ -267,4 +283,17 @@ class Realtime:
             with self.engine.begin() as connection:
                 return work(connection)
 
-        return await run_in_threadpool(run)
+        return await self._in_thread(run)
+
+    async def _in_thread(self, run: Callable[[], T]) -> T:
+        # A thread cannot be interrupted: when the caller is cancelled (stop() cancels the
+        # timers), wait for the write to end, so that stop()'s own flush, end_process and
+        # the engine's disposal never run beside it.
+        pending = asyncio.ensure_future(run_in_threadpool(run))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()  # retrieved: the cancelled caller will not look at it
+            raise

@@ -44,8 +44,10 @@ class Clock:
 
 def clock_from_settings(settings: Settings, real_now: Callable[[], datetime] = wall_clock) -> Clock:
     """A clock starting now, at `clock_start` and `time_scale` from the settings."""
-    started = real_now()
-    start = settings.clock_start or started
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
+    started = _aware(settings.clock_anchor) if settings.clock_anchor else real_now()
+    start = _aware(settings.clock_start) if settings.clock_start else started
     return Clock(EventClock(start, started, settings.time_scale), real_now)
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
 from importlib.resources import files
+from typing import Any
 
 CODE = "21-IP-06-GE-OSM-B"
 TITLE = (
@@ -250,7 +251,7 @@ _STAFF_ROLES = {"rp": "resource_person", "mod": "moderator", "sec": "secretariat
 _ASCII_LETTERS = str.maketrans({"ı": "i", "đ": "d", "Đ": "D", "ø": "o", "ł": "l", "ß": "ss"})
 
 
-def build_demo_spec(*, first_day: date, starts_at: time = PROGRAMME_START) -> dict[str, object]:
+def build_demo_spec(*, first_day: date, starts_at: time = PROGRAMME_START) -> dict[str, Any]:
     """Return the seed study mission as a raw event spec, its days from `first_day`.
 
     `starts_at` moves each day's programme as a whole (Seoul time), so that a demo opened

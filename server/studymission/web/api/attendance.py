@@ -41,8 +41,9 @@ def attendance(
     require_role(identity, STAFF_ROLES, action="reading the attendance report")
     report = attendance_service.attendance_report(db, event, now=clock.now())
     if format == "csv":
+        # The byte-order mark makes spreadsheet programs read the names as UTF-8.
         return Response(
-            attendance_csv(report),
+            "\ufeff" + attendance_csv(report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{code}-attendance.csv"'},
         )

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from studymission.domain.values import Role
 from studymission.services.access import require_event
+from studymission.services.person_minutes import my_attendance
 from studymission.services.programme import programme_view, set_timezone
 from studymission.web.deps import ClockDep, CurrentIdentity, MaybeIdentity, SessionDep
 from studymission.web.templating import is_htmx, render
@@ -33,8 +34,18 @@ def home(
 ) -> HTMLResponse:
     """The programme page every person of the event lands on."""
     event = require_event(identity, code)
-    view = programme_view(db, event, identity.person, asked_tz=tz, now=clock.now())
-    context = {"event": event, "identity": identity, "view": view, "Role": Role}
+    now = clock.now()
+    view = programme_view(db, event, identity.person, asked_tz=tz, now=now)
+    # The person's own minutes only (pages/live/my_attendance.html); it polls for updates.
+    mine = my_attendance(db, event, identity.person, now=now)
+    context = {
+        "event": event,
+        "identity": identity,
+        "view": view,
+        "Role": Role,
+        "my": mine,
+        "tz": view.viewer_tz,
+    }
     return render(request, "pages/home.html", context, block="programme")
 
 
