@@ -52,7 +52,7 @@ def row(name: str, samples: list[float]) -> str:
 def big_spec(people: int) -> dict[str, Any]:
     """The demo event with `people` participants instead of 69."""
     spec = build_demo_spec(first_day=date(2021, 11, 24))
-    staff = [p for p in spec["people"] if p["role"] != "participant"]  # type: ignore[union-attr]
+    staff = [p for p in spec["people"] if p["role"] != "participant"]
     crowd = [
         {
             "key": f"x{i:05d}",
@@ -113,13 +113,13 @@ def main() -> None:
 
     def import_csv() -> None:
         with Session(engine, expire_on_commit=False) as db:
-            event = get_event(db, demo["code"])  # type: ignore[arg-type]
+            event = get_event(db, demo["code"])
             assert event is not None
             import_people_csv(db, event, csv_text, secret=SECRET, now=now, actor="bench")
 
     rows.append(row("CSV import of 1,000 new people", timed(import_csv, 1)))
     rows.append(row("CSV import of the same 1,000 again", timed(import_csv, 3)))
-    settings = Settings(database_url=url, secret_key=SECRET, var_dir=workdir)  # type: ignore[arg-type]
+    settings = Settings(database_url=url, secret_key=SECRET, var_dir=workdir)
     with Session(engine, expire_on_commit=False) as db:
         token = load_spec(db, demo, secret=SECRET, now=now, actor="bench").join_tokens["p001"]
     with TestClient(create_app(settings, engine=engine, clock=clock)) as client:

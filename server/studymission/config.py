@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     var_dir: Path = PROJECT_ROOT / "var"
     frontend_dir: Path = PROJECT_ROOT / "frontend"
+    #: Real seconds between transport pings; a peer that does not answer one within as many
+    #: seconds is closed (a laptop that slept, a dropped network).
+    ws_ping_seconds: float = 20.0
     #: Largest upload accepted (a people CSV), in bytes.
     max_upload_bytes: int = 1_000_000
 

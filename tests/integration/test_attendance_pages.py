@@ -664,16 +664,16 @@ def test_person_page_lists_minutes_connections_and_decides(
     assert 'id="log-day2"' not in html
     assert "75</strong> of 165 required minutes present" in html
     assert table(html, "connections")[1:] == [
-        ["24 Nov 14:10:00", "Changed room or tab", "main", ""],
+        ["24 Nov 14:10:00", "Moved or changed tab", "main", "in the room, tab visible"],
         ["24 Nov 14:10:00", "Connected", "—", ""],
     ]
     dropped = client.get(f"{BASE}/attendance/p003").text
     assert [row[1] for row in table(dropped, "connections")[1:]] == [
         "Disconnected",
-        "Changed room or tab",
+        "Moved or changed tab",
         "Connected",
     ]
-    assert "code: 1001" in dropped
+    assert "code 1001 (tab closed or page left)" in dropped
 
     url = f"{BASE}/attendance/overrides/p003"
     refused = client.post(

@@ -1,5 +1,7 @@
 """The ``studymission`` command line (CONTRACT §1), on SQLite and PostgreSQL."""
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ from typer.testing import CliRunner
 
 from studymission.cli import app
 from studymission.config import Settings
-from studymission.db.tables import AuditEntry, Event, Person
+from studymission.db.presence import upsert_minutes
+from studymission.db.tables import AuditEntry, Event, EventSession, Person
 from tests.conftest import TEST_SECRET
 from tests.factories import make_spec
 
@@ -31,8 +34,9 @@ def run(settings: Settings, engine: Engine) -> Any:
     }
     runner = CliRunner()
 
-    def invoke(*args: str) -> Any:
-        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+    def invoke(*args: str, clock_start: str | None = None) -> Any:
+        settings_env = {**env, "STUDYMISSION_CLOCK_START": clock_start} if clock_start else env
+        return runner.invoke(app, list(args), env=settings_env, catch_exceptions=False)
 
     return invoke
 
@@ -165,3 +169,57 @@ def test_demo_by_default_is_running_now(run: Any, engine: Engine) -> None:
         sessions = db.exec(select(EventSession).order_by(col(EventSession.start))).all()
     assert sessions[0].start.isoformat() == client_clock
     assert (sessions[0].end - sessions[0].start).total_seconds() == 3 * 3600
+
+
+def test_attendance_prints_the_report_as_json_and_csv(
+    run: Any, tmp_path: Path, engine: Engine
+) -> None:
+    assert run("event", "load", _write(tmp_path, make_spec())).exit_code == 0
+    with Session(engine) as db:
+        day1 = db.exec(select(EventSession).where(EventSession.key == "day1")).one()
+        p001 = db.exec(select(Person).where(Person.key == "p001")).one()
+        day1_id, p001_id = day1.id or 0, p001.id or 0
+    full = (1 << 60) - 1
+    with engine.begin() as connection:
+        # 149 of day 1's 165 required minutes (13:00–14:00 and 14:15–15:44; the break is skipped).
+        minutes = [*range(60), *range(75, 164)]
+        upsert_minutes(connection, [(day1_id, p001_id, m, "main", full, full) for m in minutes])
+    # On the fixture's clock (03:00Z, before day 1) no minute is reached yet.
+    before = json.loads(run("attendance", "TEST-EVENT-1").stdout)
+    assert next(p for p in before["people"] if p["key"] == "p001")["sessions"][0] == {
+        "key": "day1",
+        "required_minutes": 165,
+        "present_minutes": 0,
+        "ratio": 0.0,
+        "attended": False,
+    }
+    result = run("attendance", "TEST-EVENT-1", clock_start="2021-11-26T00:00:00Z")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["event"] == "TEST-EVENT-1"
+    assert report["session_threshold"] == 0.9
+    p001_row = next(p for p in report["people"] if p["key"] == "p001")
+    assert p001_row["sessions"][0] == {
+        "key": "day1",
+        "required_minutes": 165,
+        "present_minutes": 149,
+        "ratio": 0.903,
+        "attended": True,
+    }
+    # Day 2 has no minutes at all: not eligible.
+    assert p001_row["sessions"][1]["attended"] is False
+    assert p001_row["eligible"] is False
+    csv_result = run(
+        "attendance", "TEST-EVENT-1", "--format", "csv", clock_start="2021-11-26T00:00:00Z"
+    )
+    assert csv_result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(csv_result.stdout)))
+    assert [r["person"] for r in rows] == ["mod1", "p001", "p002", "rp1", "sec1"]
+    assert rows[1]["day1_present"] == "149"
+    assert rows[1]["day1_attended"] == "true"
+    bad = run("attendance", "TEST-EVENT-1", "--format", "pdf")
+    assert bad.exit_code == 2
+    assert "--format: 'pdf': must be json or csv" in bad.stderr
+    unknown = run("attendance", "NO-SUCH-EVENT")
+    assert unknown.exit_code == 1
+    assert "NO-SUCH-EVENT" in unknown.stderr

@@ -240,12 +240,19 @@ def recent_disconnects(
 
 def socket_history(
     connection: Connection, event_id: int, person_id: int, limit: int = 200
-) -> list[tuple[str, datetime, str | None, dict[str, Any]]]:
-    """(kind, at, room, detail) of one person's sockets, newest first."""
+) -> list[tuple[str, datetime, str | None, bool | None, bool | None, dict[str, Any]]]:
+    """(kind, at, room, in_room, visible, detail) of one person's sockets, newest first."""
     query = (
-        select(EVENTS.c.kind, EVENTS.c.at, EVENTS.c.room, EVENTS.c.detail)
+        select(
+            EVENTS.c.kind,
+            EVENTS.c.at,
+            EVENTS.c.room,
+            EVENTS.c.in_room,
+            EVENTS.c.visible,
+            EVENTS.c.detail,
+        )
         .where(and_(EVENTS.c.event_id == event_id, EVENTS.c.person_id == person_id))
         .order_by(EVENTS.c.at.desc(), EVENTS.c.id.desc())
         .limit(limit)
     )
-    return [(row[0], row[1], row[2], row[3] or {}) for row in connection.execute(query)]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5] or {}) for r in connection.execute(query)]

@@ -166,13 +166,39 @@ def person_detail(db: Session, event: Event, person_key: str, *, now: datetime) 
         sessions=sessions,
         eligibility=decided,
         connections=tuple(
-            Connection(kind, at, room, _connection_detail(detail))
-            for kind, at, room, detail in history
+            Connection(kind, at, room, _connection_detail(kind, in_room, visible, detail))
+            for kind, at, room, in_room, visible, detail in history
         ),
         trail=override_trail(db, event, [person], person),
         minute_threshold_seconds=event.minute_threshold_seconds,
     )
 
 
-def _connection_detail(detail: dict[str, object]) -> str:
-    return "; ".join(f"{name}: {value}" for name, value in sorted(detail.items()))
+#: What a close code means to a person reading the history (RFC 6455 and the endpoint's own).
+CLOSE_CODES = {
+    1000: "closed by the page",
+    1001: "tab closed or page left",
+    1005: "stopped answering (no close frame)",
+    1006: "connection lost",
+    1008: "refused: sign-in or too many messages",
+    1011: "stopped answering pings",
+    1012: "server restarting",
+}
+
+
+def _connection_detail(
+    kind: str, in_room: bool | None, visible: bool | None, detail: dict[str, object]
+) -> str:
+    if kind == "change":
+        place = "in the room" if in_room else "not in the room"
+        tab = "tab visible" if visible else "tab hidden"
+        return f"{place}, {tab}"
+    if kind == "disconnect":
+        code = detail.get("code")
+        meaning = CLOSE_CODES.get(code) if isinstance(code, int) else None
+        reason = detail.get("reason")
+        parts = [f"code {code}" + (f" ({meaning})" if meaning else "")] if code else []
+        if reason:
+            parts.append(str(reason))
+        return "; ".join(parts)
+    return ""
