@@ -1,7 +1,10 @@
 """Helpers for integration tests: load an event, sign in as one of its people."""
 
+import asyncio
 import re
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -13,6 +16,8 @@ from studymission.services.access import create_api_token
 from studymission.services.clock import Clock
 from studymission.services.events import LoadOutcome, load_spec
 from tests.factories import make_spec
+
+T = TypeVar("T")
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -50,3 +55,14 @@ def bearer(engine: Engine, clock: Clock, code: str, key: str) -> dict[str, str]:
         token = create_api_token(db, person, now=clock.now())
         db.commit()
     return {"Authorization": f"Bearer {token}"}
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own.
+
+    Playwright's sync API (the browser tests, which run first) leaves an event loop set as
+    running on the main thread for the rest of the session, and ``asyncio.run`` refuses to
+    start beside it.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asyncio-run") as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -8,6 +8,7 @@ import pytest
 
 from studymission.realtime.bus import InProcessBus, Message, RedisBus
 from tests.conftest import need
+from tests.integration.helpers import run_async
 
 REDIS_URL = os.environ.get("STUDYMISSION_TEST_REDIS_URL", "")
 
@@ -29,7 +30,7 @@ def test_in_process_bus_delivers_to_its_own_process() -> None:
         await bus.publish({"kind": "notice", "event": "E", "text": "after stop"})
         return received
 
-    assert asyncio.run(scenario()) == [{"kind": "notice", "event": "E", "text": "hello"}]
+    assert run_async(scenario()) == [{"kind": "notice", "event": "E", "text": "hello"}]
 
 
 def test_redis_bus_reaches_every_process_exactly_once() -> None:
@@ -63,7 +64,7 @@ def test_redis_bus_reaches_every_process_exactly_once() -> None:
         return first, second
 
     try:
-        first, second = asyncio.run(scenario())
+        first, second = run_async(scenario())
     except OSError as error:
         need(False, f"Redis at {REDIS_URL} is unreachable: {error}")
         return
@@ -95,4 +96,4 @@ def test_redis_bus_survives_a_message_that_is_not_json() -> None:
             await bus.stop()
         return received
 
-    assert asyncio.run(scenario()) == [{"kind": "notice", "event": "E", "text": "still here"}]
+    assert run_async(scenario()) == [{"kind": "notice", "event": "E", "text": "still here"}]

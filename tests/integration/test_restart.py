@@ -39,7 +39,7 @@ from studymission.db.events import get_event, get_person
 from studymission.db.tables import ConnectionEvent, PresenceMinute
 from studymission.services.access import create_api_token
 from studymission.services.clock import Clock
-from tests.integration.helpers import load_event
+from tests.integration.helpers import load_event, run_async
 from tests.integration.servers import (
     LiveClient,
     Period,
@@ -135,7 +135,7 @@ def test_restart_mid_session_loses_at_most_the_minute_in_progress(
     server = Server("server", free_port(), env, tmp_path / "server")
     try:
         server.start()
-        asyncio.run(scenario(engine, server, tokens))
+        run_async(scenario(engine, server, tokens))
     finally:
         server.stop()
 

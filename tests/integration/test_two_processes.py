@@ -41,7 +41,7 @@ from studymission.services.access import create_api_token
 from studymission.services.clock import Clock
 from tests.conftest import POSTGRES_URL, _reset_postgres, need
 from tests.factories import make_spec
-from tests.integration.helpers import load_event
+from tests.integration.helpers import load_event, run_async
 from tests.integration.servers import (
     SECRET,
     LiveClient,
@@ -121,7 +121,7 @@ def test_two_processes_share_notices_presence_and_roster(
         b.launch()
         a.wait_ready()
         b.wait_ready()
-        asyncio.run(scenario(shared_engine, a, b, code, token))
+        run_async(scenario(shared_engine, a, b, code, token))
         # Both shut down cleanly (uvicorn re-raises SIGTERM once it has shut down).
         assert (a.terminate(), b.terminate()) == (-signal.SIGTERM, -signal.SIGTERM)
         for server in (a, b):
