@@ -4,11 +4,13 @@ Every command applies pending migrations before it touches the database, prints 
 result on stdout and its problems on stderr (one line each), and exits non-zero on bad input.
 """
 
+import copy
+import gc
 import json
 import sys
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -19,6 +21,8 @@ from studymission.config import Settings
 from studymission.db.engine import make_engine
 from studymission.db.migrate import upgrade
 from studymission.domain.errors import DomainError, InvalidInputError
+from studymission.exporters.attendance_tables import attendance_csv, attendance_json
+from studymission.services import attendance as attendance_service
 from studymission.services import people as people_service
 from studymission.services.access import create_api_token, join_url
 from studymission.services.clock import Clock, clock_from_settings
@@ -191,6 +195,61 @@ def people_links(
         sys.stdout.write(csv_text)
 
 
+@app.command()
+def attendance(
+    code: Annotated[str, typer.Argument(help="The event code.")],
+    format: Annotated[
+        str, typer.Option("--format", help="json (the API's shape) or csv.")
+    ] = "json",
+) -> None:
+    """Print the attendance report: every person, every session, eligibility."""
+    if format not in ("json", "csv"):
+        typer.echo(f"--format: {format!r}: must be json or csv", err=True)
+        raise typer.Exit(2)
+    with Context() as ctx:
+        with ctx.session() as db:
+            try:
+                event = require_event(db, code)
+            except DomainError as error:
+                fail(error)
+            report = attendance_service.attendance_report(db, event, now=ctx.clock.now())
+        if format == "csv":
+            sys.stdout.write(attendance_csv(report))
+        else:
+            typer.echo(json.dumps(attendance_json(report), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def rehearse(
+    code: Annotated[str, typer.Argument(help="The event code.")],
+    scale: Annotated[float, typer.Option(help="Event seconds per real second.")] = 60.0,
+    bots: Annotated[
+        int | None, typer.Option(min=1, help="Simulated participants (default: all of them).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    session: Annotated[
+        str | None, typer.Option(help="Session key (default: the one running now, or the next).")
+    ] = None,
+    exit_when_done: Annotated[
+        bool, typer.Option("--exit", help="Stop when the session is over instead of serving on.")
+    ] = False,
+) -> None:
+    """Serve the event on a fast clock and run one session with simulated participants."""
+    from studymission.rehearsal.rehearse import RehearsalOptions
+    from studymission.rehearsal.rehearse import rehearse as run_rehearsal
+
+    options = RehearsalOptions(
+        code, scale=scale, bots=bots, host=host, port=port, session=session, stay=not exit_when_done
+    )
+    with Context() as ctx:
+        try:
+            status = run_rehearsal(ctx.settings, ctx.engine, options, typer.echo, UVICORN_OPTIONS)
+        except DomainError as error:
+            fail(error)
+    raise typer.Exit(status)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
@@ -204,7 +263,46 @@ def _serve(ctx: Context, host: str, port: int) -> None:
     from studymission.app import create_app
 
     application = create_app(ctx.settings, engine=ctx.engine, clock=ctx.clock)
-    uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
+    # Thousands of long-lived socket objects make the default collector rescan them many
+    # times a second under heartbeat load; rarer young collections doubled ingest in
+    # bench/, and freezing what start-up allocated keeps it out of every scan.
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=_log_config(uvicorn.config.LOGGING_CONFIG),
+        **{
+            **UVICORN_OPTIONS,
+            "ws_ping_interval": ctx.settings.ws_ping_seconds,
+            "ws_ping_timeout": ctx.settings.ws_ping_seconds,
+        },
+    )
+
+
+def _log_config(base: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging, plus the package's own loggers on the same handler."""
+    config = copy.deepcopy(base)
+    config["loggers"]["studymission"] = {"handlers": ["default"], "level": "INFO"}
+    return config
+
+
+#: How the server runs sockets. The sans-I/O websockets protocol is the fastest here
+#: (bench/README.md); transport pings find dead peers (``WS_PING_SECONDS``, 20 s by default,
+#: overrides the two ping values below under ``serve``); frames over 64 KiB are closed by the
+#: endpoint with 1008, and the protocol's own cap stops anything far larger unread.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "proxy_headers": True,
+    "ws": "websockets-sansio",
+    "ws_max_size": 128 * 1024,
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+    "ws_per_message_deflate": False,
+    "backlog": 4096,
+    "timeout_graceful_shutdown": 10,
+}
 
 
 def main() -> None:

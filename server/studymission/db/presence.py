@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, bindparam, delete, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from studymission.db.tables import (
     ConnectionEvent,
@@ -28,45 +28,71 @@ PROCESSES = ServerProcess.__table__  # type: ignore[attr-defined]
 #: (session_id, person_id, minute, room, covered bits, visible bits)
 MinuteCell = tuple[int, int, int, str, int, int]
 
-# SQLite allows 32,766 bound parameters per statement; six per row.
-_CHUNK = 5000
 
-
-def _dialect_insert(connection: Connection, table: Any) -> Insert:
-    name = connection.dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert for the {name} dialect")
+_UPSERT_UNNEST = text(
+    """
+    INSERT INTO presence_minute (session_id, person_id, minute, room, covered, visible)
+    SELECT * FROM unnest(
+        CAST(:session_ids AS integer[]), CAST(:person_ids AS integer[]),
+        CAST(:minutes AS integer[]), CAST(:rooms AS varchar[]),
+        CAST(:covered AS bigint[]), CAST(:visible AS bigint[]))
+    ON CONFLICT (session_id, person_id, minute, room) DO UPDATE
+    SET covered = presence_minute.covered | excluded.covered,
+        visible = presence_minute.visible | excluded.visible
+    """
+)
 
 
 def upsert_minutes(connection: Connection, cells: Sequence[MinuteCell]) -> None:
-    """OR every cell's bits into its row, creating rows that do not exist yet."""
-    for begin in range(0, len(cells), _CHUNK):
-        chunk = cells[begin : begin + _CHUNK]
-        statement = _dialect_insert(connection, MINUTES).values(
-            [
-                {
-                    "session_id": session_id,
-                    "person_id": person_id,
-                    "minute": minute,
-                    "room": room,
-                    "covered": covered,
-                    "visible": visible,
-                }
-                for session_id, person_id, minute, room, covered, visible in chunk
-            ]
+    """OR every cell's bits into its row, creating rows that do not exist yet.
+
+    One statement for the whole flush: on PostgreSQL the rows travel as six arrays
+    (``unnest``), elsewhere as one prepared statement executed for every row. A
+    multi-row ``VALUES`` compiled by SQLAlchemy cost a second per 10,000 rows, and held
+    the interpreter while the event loop waited (bench/README.md).
+    """
+    if not cells:
+        return
+    if connection.dialect.name == "postgresql":
+        session_ids, person_ids, minutes, rooms, covered, visible = (
+            list(column) for column in zip(*cells, strict=True)
         )
-        excluded = statement.excluded  # type: ignore[attr-defined]
-        statement = statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=["session_id", "person_id", "minute", "room"],
-            set_={
-                "covered": MINUTES.c.covered.op("|")(excluded.covered),
-                "visible": MINUTES.c.visible.op("|")(excluded.visible),
+        connection.execute(
+            _UPSERT_UNNEST,
+            {
+                "session_ids": session_ids,
+                "person_ids": person_ids,
+                "minutes": minutes,
+                "rooms": rooms,
+                "covered": covered,
+                "visible": visible,
             },
         )
-        connection.execute(statement)
+        return
+    if connection.dialect.name != "sqlite":
+        raise NotImplementedError(f"no upsert for the {connection.dialect.name} dialect")
+    statement = sqlite.insert(MINUTES)
+    statement = statement.on_conflict_do_update(
+        index_elements=["session_id", "person_id", "minute", "room"],
+        set_={
+            "covered": MINUTES.c.covered.op("|")(statement.excluded.covered),
+            "visible": MINUTES.c.visible.op("|")(statement.excluded.visible),
+        },
+    )
+    connection.execute(
+        statement,
+        [
+            {
+                "session_id": session_id,
+                "person_id": person_id,
+                "minute": minute,
+                "room": room,
+                "covered": covered_bits,
+                "visible": visible_bits,
+            }
+            for session_id, person_id, minute, room, covered_bits, visible_bits in cells
+        ],
+    )
 
 
 def read_minutes(
@@ -143,18 +169,30 @@ def record_socket_changes(connection: Connection, changes: Sequence[SocketChange
                 for c in connects
             ],
         )
-    for change in changes:
-        if change.kind == "change":
-            connection.execute(
-                update(LIVE)
-                .where(LIVE.c.socket == change.socket)
-                .values(
-                    room=change.room,
-                    in_room=bool(change.in_room),
-                    visible=bool(change.visible),
-                    last_heartbeat_at=change.at,
-                )
-            )
+    moves = [c for c in changes if c.kind == "change"]
+    if moves:
+        # One prepared statement for every move: at the start of a session thousands of
+        # first heartbeats arrive within a second.
+        connection.execute(
+            update(LIVE)
+            .where(LIVE.c.socket == bindparam("b_socket"))
+            .values(
+                room=bindparam("b_room"),
+                in_room=bindparam("b_in_room"),
+                visible=bindparam("b_visible"),
+                last_heartbeat_at=bindparam("b_at"),
+            ),
+            [
+                {
+                    "b_socket": c.socket,
+                    "b_room": c.room,
+                    "b_in_room": bool(c.in_room),
+                    "b_visible": bool(c.visible),
+                    "b_at": c.at,
+                }
+                for c in moves
+            ],
+        )
     gone = [c.socket for c in changes if c.kind == "disconnect"]
     if gone:
         connection.execute(delete(LIVE).where(LIVE.c.socket.in_(gone)))

@@ -198,7 +198,9 @@ class Realtime:
                 self.clock.event_clock.real_seconds((boundary - now).total_seconds())
             )
             try:
-                await self.flush_minutes()
+                # Up to the boundary, not a little past it: the minute that just began is
+                # not written half-empty now and again in a minute.
+                await self.flush_minutes(until=boundary)
                 await self._refresh_snapshots()
             except Exception:
                 log.exception("presence: the minute flush failed; its rows stay queued")
@@ -234,10 +236,11 @@ class Realtime:
                         socket.frame = fresh.frame
             await self.push_state(code, only_changed=True)
 
-    async def flush_minutes(self) -> int:
-        """Write the coverage gathered so far; returns the number of rows written."""
+    async def flush_minutes(self, until: datetime | None = None) -> int:
+        """Write the coverage gathered up to `until` (default: now); returns the rows written."""
         async with self._flush_lock:
-            self.tracker.advance(self.clock.now())
+            now = self.clock.now()
+            self.tracker.advance(min(until, now) if until is not None else now)
             cells = self.tracker.take_cells()
             if not cells:
                 return 0
