@@ -5,9 +5,10 @@
     python bench/realtime_servers.py fastapi --port P     # a bare FastAPI endpoint (uvicorn)
 
 ``ours`` is `studymission serve` itself (the same function, uvicorn options and garbage
-collector settings), with the presence flush's log lines on stderr; its settings come
-from the ``STUDYMISSION_*`` environment, and ``BENCH_SERVER_PATCH`` may name a Python
-file run first, to measure a proposed change without editing the code.
+collector settings); its settings come from the ``STUDYMISSION_*`` environment. Every
+minute flush (rows, milliseconds, when) is appended to the file ``BENCH_FLUSH_LOG`` names,
+as `Realtime.flush_stats` records it, and ``BENCH_SERVER_PATCH`` may name a Python file
+run first, to measure a proposed change without editing the code.
 
 The bare servers speak just enough of the protocol for the same clients: a ``welcome``
 frame, ``pong`` for ``ping``, and every text frame parsed as JSON, which is all a bare
@@ -19,10 +20,9 @@ garbage collector settings.
 
 import argparse
 import json
-import logging
 import os
 import runpy
-import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,16 +55,21 @@ def _notice(text: object) -> str:
 
 
 def run_ours(port: int) -> None:
-    """`studymission serve --port PORT`, with the minute flush's log lines on stderr."""
+    """`studymission serve --port PORT`, every minute flush noted in ``BENCH_FLUSH_LOG``."""
     from studymission import cli
+    from studymission.realtime.runtime import FlushStats
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    runtime_log = logging.getLogger("studymission.realtime.runtime")
-    runtime_log.addHandler(handler)
-    # Every flush is logged at debug level (slow ones as warnings); once, on this handler.
-    runtime_log.setLevel(logging.DEBUG)
-    runtime_log.propagate = False
+    flush_log = os.environ.get("BENCH_FLUSH_LOG")
+    if flush_log:
+        record = FlushStats.record
+
+        def noted(stats: FlushStats, rows: int, ms: float) -> None:
+            record(stats, rows, ms)
+            # Monotonic time is the machine's: the bench compares it with its own phases.
+            with open(flush_log, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"at": time.monotonic(), "rows": rows, "ms": ms}) + "\n")
+
+        FlushStats.record = noted  # type: ignore[method-assign,assignment]
     patch = os.environ.get("BENCH_SERVER_PATCH")
     if patch:
         # To measure a proposed change without editing the code: a file that patches it.
