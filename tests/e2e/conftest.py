@@ -10,9 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,27 +63,36 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"server at {url} did not come up in 30 s")
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The test event served by `studymission serve`, its clock at 13:30 Seoul on Day 1."""
-    var_dir = tmp_path_factory.mktemp("e2e-var")
+@contextmanager
+def serve_event(
+    var_dir: Path,
+    spec: dict[str, Any],
+    clock_start: str,
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[LiveServer]:
+    """Load `spec` with the CLI and serve it with `studymission serve` on a free port.
+
+    `prepare`, given the SQLite URL, runs after the load and before the server starts
+    (to put rows in the database); the server's clock starts at `clock_start`.
+    """
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "STUDYMISSION_DATABASE_URL"},
         "STUDYMISSION_VAR_DIR": str(var_dir),
         "STUDYMISSION_SECRET_KEY": TEST_SECRET,
         "STUDYMISSION_BASE_URL": base_url,
-        "STUDYMISSION_CLOCK_START": "2021-11-24T04:30:00Z",
+        "STUDYMISSION_CLOCK_START": clock_start,
     }
-    env.pop("STUDYMISSION_DATABASE_URL", None)
     spec_file = var_dir / "spec.json"
-    spec_file.write_text(json.dumps(make_spec()), encoding="utf-8")
+    spec_file.write_text(json.dumps(spec), encoding="utf-8")
     cli = [sys.executable, "-m", "studymission"]
     loaded = subprocess.run(
         [*cli, "event", "load", str(spec_file)], env=env, capture_output=True, check=True
     )
     links = json.loads(loaded.stdout)["join_links"]
+    if prepare is not None:
+        prepare(f"sqlite:///{var_dir / 'studymission.db'}")
     log = (var_dir / "server.log").open("wb")
     server = subprocess.Popen(
         [*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -93,6 +104,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.terminate()
         server.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The test event served by `studymission serve`, its clock at 13:30 Seoul on Day 1."""
+    with serve_event(
+        tmp_path_factory.mktemp("e2e-var"), make_spec(), "2021-11-24T04:30:00Z"
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

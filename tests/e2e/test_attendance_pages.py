@@ -7,10 +7,6 @@ of Day 1 are already in the per-minute log (late joins, a 7-minute drop, someone
 there), its clock at 14:45 Seoul.
 """
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +18,7 @@ from sqlmodel import Session
 from studymission.db.engine import make_engine
 from studymission.db.events import get_event, list_people, read_programme
 from studymission.db.presence import MinuteCell, upsert_minutes
-from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import LiveServer, _free_port, _wait_until_up
+from tests.e2e.conftest import LiveServer, serve_event
 from tests.factories import BASE_SPEC, make_spec
 
 pytestmark = pytest.mark.e2e
@@ -105,35 +100,10 @@ def _log_day1(database_url: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The event served by `studymission serve`, its clock at 14:45 Seoul on Day 1."""
-    var_dir = tmp_path_factory.mktemp("e2e-attendance")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "STUDYMISSION_DATABASE_URL"},
-        "STUDYMISSION_VAR_DIR": str(var_dir),
-        "STUDYMISSION_SECRET_KEY": TEST_SECRET,
-        "STUDYMISSION_BASE_URL": base_url,
-        "STUDYMISSION_CLOCK_START": "2021-11-24T05:45:00Z",
-    }
-    spec_file = var_dir / "spec.json"
-    spec_file.write_text(json.dumps(_spec()), encoding="utf-8")
-    cli = [sys.executable, "-m", "studymission"]
-    loaded = subprocess.run(
-        [*cli, "event", "load", str(spec_file)], env=env, capture_output=True, check=True
-    )
-    links = json.loads(loaded.stdout)["join_links"]
-    _log_day1(f"sqlite:///{var_dir / 'studymission.db'}")
-    log = (var_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        _wait_until_up(base_url, process)
-        yield LiveServer(base_url=base_url, join_links=links)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    with serve_event(
+        tmp_path_factory.mktemp("e2e-attendance"), _spec(), "2021-11-24T05:45:00Z", _log_day1
+    ) as served:
+        yield served
 
 
 def _open(
