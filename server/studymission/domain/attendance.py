@@ -34,8 +34,15 @@ def session_attendance(
 ) -> SessionAttendance:
     """Present minutes counted outside breaks; attended when present ≥ threshold × required."""
     present = sum(1 for minute in log if minute.present and not minute.is_break)
-    attended = required_minutes == 0 or present >= threshold * required_minutes
-    return SessionAttendance(key, required_minutes, present, attended)
+    return attendance_of(key, required_minutes, present, threshold)
+
+
+def attendance_of(
+    key: str, required_minutes: int, present_minutes: int, threshold: Fraction
+) -> SessionAttendance:
+    """Attended when present ≥ threshold × required (exactly), or when nothing is required."""
+    attended = required_minutes == 0 or present_minutes >= threshold * required_minutes
+    return SessionAttendance(key, required_minutes, present_minutes, attended)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ Reports read the stored minute rows (whatever process wrote them) and apply the 
 rules; nothing here decides presence on its own.
 """
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from studymission.domain.attendance import (
     AttendanceReport,
     Override,
     PersonAttendance,
-    SessionAttendance,
+    attendance_of,
     eligibility,
 )
 from studymission.domain.errors import InvalidInputError, NotFoundError
@@ -75,25 +74,33 @@ def presence_log(
     return presence_minutes(frame.grid, cells, rules, frame.grid.minutes_reached(now))
 
 
+#: (person id, session id) → {minute: covered bits}, the rooms of each minute merged
+Coverage = dict[tuple[int, int], dict[int, int]]
+
+
+def read_coverage(db: Session, frames: Sequence[SessionFrame]) -> Coverage:
+    """Every stored minute of the sessions, read once for the report and the heat map."""
+    coverage: Coverage = {}
+    rows = presence_store.read_minutes(db.connection(), [f.id for f in frames])
+    for sid, pid, minute, _room, covered, _visible in rows:
+        minutes = coverage.setdefault((pid, sid), {})
+        minutes[minute] = minutes.get(minute, 0) | covered
+    return coverage
+
+
 def seconds_by_minute(
-    db: Session, event: Event, *, now: datetime
+    frames: Sequence[SessionFrame], coverage: Coverage, *, now: datetime
 ) -> dict[tuple[int, str], list[int]]:
     """(person id, session key) → covered seconds of each minute reached so far."""
-    frames = session_frames(db, event)
     by_id = {f.id: f for f in frames}
-    merged: dict[tuple[int, int, int], int] = defaultdict(int)
-    for sid, pid, minute, _room, covered, _visible in presence_store.read_minutes(
-        db.connection(), by_id
-    ):
-        merged[sid, pid, minute] |= covered
     seconds: dict[tuple[int, str], list[int]] = {}
-    for (sid, pid, minute), bits in merged.items():
+    for (pid, sid), minutes in coverage.items():
         frame = by_id[sid]
         reached = frame.grid.minutes_reached(now)
-        if minute >= reached:
-            continue
-        row = seconds.setdefault((pid, frame.key), [0] * reached)
-        row[minute] = bits.bit_count()
+        for minute, bits in minutes.items():
+            if minute < reached:
+                row = seconds.setdefault((pid, frame.key), [0] * reached)
+                row[minute] = bits.bit_count()
     return seconds
 
 
@@ -107,35 +114,37 @@ def active_overrides(db: Session, event: Event) -> dict[int, Override]:
     }
 
 
-def override_history(db: Session, event: Event, person: Person) -> Sequence[AttendanceOverride]:
-    query = select(AttendanceOverride).where(
-        AttendanceOverride.event_id == event.id, AttendanceOverride.person_id == person.id
-    )
-    return db.exec(query.order_by(col(AttendanceOverride.created_at).desc())).all()
+def attendance_report(
+    db: Session,
+    event: Event,
+    *,
+    now: datetime,
+    frames: Sequence[SessionFrame] | None = None,
+    coverage: Coverage | None = None,
+) -> AttendanceReport:
+    """Every active person against every session, as of `now` (event time).
 
-
-def attendance_report(db: Session, event: Event, *, now: datetime) -> AttendanceReport:
-    """Every active person against every session, as of `now` (event time)."""
+    A caller that also needs the sessions or the minutes (the report page's heat map)
+    passes what it read, so that nothing is read twice.
+    """
     rules = store.attendance_rules(event)
-    frames = session_frames(db, event)
-    by_id = {f.id: f for f in frames}
-    cells: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    for sid, pid, minute, _room, covered, _visible in presence_store.read_minutes(
-        db.connection(), by_id
-    ):
-        cells[pid, sid].append((minute, covered))
+    frames = session_frames(db, event) if frames is None else frames
+    coverage = read_coverage(db, frames) if coverage is None else coverage
     overrides = active_overrides(db, event)
     people = []
     for person in store.list_people(db, event):
         pid = person.id or 0
         sessions = []
         for frame in frames:
+            minutes = coverage.get((pid, frame.id), {})
             present = count_present_minutes(
-                frame.grid, cells.get((pid, frame.id), ()), rules, frame.grid.minutes_reached(now)
+                frame.grid, minutes.items(), rules, frame.grid.minutes_reached(now)
             )
-            required = frame.grid.required_minutes
-            attended = required == 0 or present >= rules.session_threshold * required
-            sessions.append(SessionAttendance(frame.key, required, present, attended))
+            sessions.append(
+                attendance_of(
+                    frame.key, frame.grid.required_minutes, present, rules.session_threshold
+                )
+            )
         people.append(
             PersonAttendance(
                 key=person.key,

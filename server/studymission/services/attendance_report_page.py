@@ -137,8 +137,11 @@ class ReportView:
 
 def report_view(db: Session, event: Event, wanted: ReportFilter, *, now: datetime) -> ReportView:
     """The attendance report as of `now`, filtered, with its summary, heat map and trail."""
-    report = attendance_service.attendance_report(db, event, now=now)
     frames = attendance_service.session_frames(db, event)
+    coverage = attendance_service.read_coverage(db, frames)
+    report = attendance_service.attendance_report(
+        db, event, now=now, frames=frames, coverage=coverage
+    )
     people = store.list_people(db, event)
     rows = tuple(
         ReportRow(person, _aligned(report, person))
@@ -173,7 +176,7 @@ def report_view(db: Session, event: Event, wanted: ReportFilter, *, now: datetim
         countries=tuple(sorted(((c, country_name(c)) for c in codes), key=lambda c: c[1])),
         roles=tuple(Role),
         filter=wanted,
-        heatmap=_heatmap(db, event, frames, report, rows, people, now=now),
+        heatmap=_heatmap(event, frames, coverage, report, rows, people, now=now),
         trail=override_trail(db, event, people),
     )
 
@@ -224,16 +227,16 @@ def _spread(
 
 
 def _heatmap(
-    db: Session,
     event: Event,
     frames: Sequence[attendance_service.SessionFrame],
+    coverage: attendance_service.Coverage,
     report: AttendanceReport,
     rows: Sequence[ReportRow],
     people: Sequence[Person],
     *,
     now: datetime,
 ) -> str:
-    seconds = attendance_service.seconds_by_minute(db, event, now=now)
+    seconds = attendance_service.seconds_by_minute(frames, coverage, now=now)
     ids = {p.key: p.id or 0 for p in people}
     sessions = [
         HeatmapSession(
