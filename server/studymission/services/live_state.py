@@ -21,10 +21,6 @@ class EventSnapshot:
     frame: EventFrame
     sessions: tuple[SessionSpec, ...]
 
-    @property
-    def code(self) -> str:
-        return self.frame.code
-
 
 def session_grid(session: SessionSpec) -> SessionGrid:
     breaks = [(i.start, i.end) for i in session.agenda if i.kind is ItemKind.BREAK]
