@@ -32,6 +32,13 @@ if (root && root.dataset.eventCode) {
     }
     shown = now;
   });
+  // The Q&A changed: regions listening for "sm:questions" fetch the queue again, each after
+  // a random delay of up to a second so that one vote does not bring every page at once.
+  live.on("questions", (frame) => {
+    setTimeout(() => {
+      document.body.dispatchEvent(new CustomEvent("sm:questions", { detail: frame }));
+    }, Math.random() * 1000);
+  });
   // For the modules of later issues (video, playback) and for tests.
   window.studymissionLive = live;
 }

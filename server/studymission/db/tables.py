@@ -208,3 +208,83 @@ class AttendanceOverride(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     withdrawn_at: datetime | None = _utc(nullable=True)
     withdrawn_by: str | None = Field(default=None, max_length=200)
+
+
+class SessionControl(SQLModel, table=True):
+    """The moderators' run of show for one session: what every page shows now.
+
+    Without a row, or with ``manual`` false, the session follows its timetable
+    (domain.run_of_show); a moderator's switch sets ``manual`` and the mode and item.
+    """
+
+    __tablename__ = "session_control"
+
+    session_id: int = Field(foreign_key="session.id", primary_key=True, ondelete="CASCADE")
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    manual: bool = False
+    mode: str = Field(default="waiting", max_length=16)
+    #: Agenda item key, or None.
+    item: str | None = Field(default=None, max_length=64)
+    changed_at: datetime = _utc(nullable=False)
+    changed_by: str = Field(max_length=200)
+
+
+class Question(SQLModel, table=True):
+    """A participant's question for the Q&A of one session."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    session_id: int = Field(foreign_key="session.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    text: str
+    created_at: datetime = _utc(nullable=False)
+    pinned: bool = False
+    hidden_at: datetime | None = _utc(nullable=True)
+    hidden_by: str | None = Field(default=None, max_length=200)
+    answered_at: datetime | None = _utc(nullable=True)
+
+
+class QuestionVote(SQLModel, table=True):
+    """One person's upvote of one question (the key makes it once each)."""
+
+    __tablename__ = "question_vote"
+
+    question_id: int = Field(foreign_key="question.id", primary_key=True, ondelete="CASCADE")
+    person_id: int = Field(
+        foreign_key="person.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    created_at: datetime = _utc(nullable=False)
+
+
+class VideoEvidence(SQLModel, table=True):
+    """A join or leave the video service itself reported (JaaS webhook, Prosody event_sync).
+
+    Kept beside the presence log: the browser's heartbeats say a person was in the room;
+    this says the video service saw them there. ``key`` deduplicates redelivered calls.
+    """
+
+    __tablename__ = "video_evidence"
+    __table_args__ = (UniqueConstraint("source", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: jaas | prosody
+    source: str = Field(max_length=16)
+    #: The call's idempotency key (JaaS) or a digest of its content (Prosody).
+    key: str = Field(max_length=128)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    session_id: int | None = Field(
+        default=None, foreign_key="session.id", index=True, ondelete="CASCADE"
+    )
+    person_id: int | None = Field(
+        default=None, foreign_key="person.id", index=True, ondelete="CASCADE"
+    )
+    #: joined | left
+    kind: str = Field(max_length=16)
+    #: The platform room (main, breakout-N) the conference belongs to.
+    room: str = Field(max_length=64)
+    #: When the video service says it happened (its wall clock) ...
+    occurred_at: datetime = _utc(nullable=False)
+    #: ... and that instant on the event clock, which the presence log runs on.
+    event_at: datetime = _utc(nullable=False, index=True)
+    received_at: datetime = _utc(nullable=False)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

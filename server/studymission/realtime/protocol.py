@@ -85,3 +85,8 @@ def pong(frame_id: str, server_time: datetime) -> str:
 
 def state(body: dict[str, Any]) -> str:
     return _dump({"type": "state", **body})
+
+
+def questions(session: str | None) -> str:
+    """The Q&A of `session` changed; the page fetches its queue again."""
+    return _dump({"type": "questions", "session": session})

@@ -182,6 +182,12 @@ class Realtime:
             )
             targets = self.hub.connections(code, room if isinstance(room, str) else None)
             await self.hub.send(targets, text)
+        elif kind == "questions":
+            # The session's Q&A changed: pages fetch the queue again (each after its own
+            # short random delay, so that a vote does not bring every page at once).
+            session = message.get("session")
+            text = protocol.questions(session if isinstance(session, str) else None)
+            await self.hub.send(self.hub.connections(code), text)
         elif kind == "state":
             # The programme or the run of show changed: read it again, tell whoever it concerns.
             self.snapshots.pop(code, None)
