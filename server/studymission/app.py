@@ -18,10 +18,12 @@ from studymission.services.clock import Clock, clock_from_settings
 from studymission.web import errors, templating
 from studymission.web.api import attendance as attendance_api
 from studymission.web.api import events as events_api
-from studymission.web.api import health
+from studymission.web.api import health, webhooks
+from studymission.web.api import questions as questions_api
 from studymission.web.limits import BodySizeLimit
 from studymission.web.pages import attendance as attendance_pages
 from studymission.web.pages import home, join, programme_editor, roster, secretariat
+from studymission.web.pages import questions as questions_pages
 
 SESSION_COOKIE = "studymission_session"
 
@@ -68,6 +70,8 @@ def create_app(
         health,
         events_api,
         attendance_api,
+        questions_api,
+        webhooks,
         realtime_endpoint,
         join,
         home,
@@ -75,6 +79,7 @@ def create_app(
         programme_editor,
         roster,
         attendance_pages,
+        questions_pages,
     )
     for module in routers:
         app.include_router(module.router)

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     jitsi_app_secret: SecretStr | None = None
     jitsi_kid: str = ""
     jitsi_private_key_file: Path | None = None
+    #: JaaS: the secret of the webhook the JaaS console is given (checks ``X-Jaas-Signature``).
+    jitsi_webhook_secret: SecretStr | None = None
+    #: Self-hosted: the bearer token Prosody's ``event_sync`` module sends with its callbacks.
+    jitsi_events_token: SecretStr | None = None
     media_dir: Path = PROJECT_ROOT / "media"
     smtp_url: str | None = None
     var_dir: Path = PROJECT_ROOT / "var"
