@@ -11,6 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from studymission import __version__
 from studymission.config import Settings
 from studymission.db.engine import make_engine
+from studymission.integrations.jitsi import jitsi_from_settings
 from studymission.realtime import endpoint as realtime_endpoint
 from studymission.realtime.bus import make_bus
 from studymission.realtime.runtime import Realtime
@@ -20,10 +21,12 @@ from studymission.web.api import attendance as attendance_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health, webhooks
 from studymission.web.api import questions as questions_api
+from studymission.web.api import run_of_show as run_of_show_api
 from studymission.web.limits import BodySizeLimit
 from studymission.web.pages import attendance as attendance_pages
 from studymission.web.pages import home, join, programme_editor, roster, secretariat
 from studymission.web.pages import questions as questions_pages
+from studymission.web.pages import stage as stage_pages
 
 SESSION_COOKIE = "studymission_session"
 
@@ -36,7 +39,9 @@ def create_app(
     engine = engine or make_engine(settings.effective_database_url)
     clock = clock or clock_from_settings(settings)
 
-    realtime = Realtime(engine, clock, make_bus(settings.redis_url))
+    # A Jitsi configuration that cannot work stops the start with every problem named.
+    jitsi = jitsi_from_settings(settings, settings.signing_key())
+    realtime = Realtime(engine, clock, make_bus(settings.redis_url), jitsi)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +58,7 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     app.state.realtime = realtime
+    app.state.jitsi = jitsi
     app.state.templates = templating.make_templates(settings)
     app.add_middleware(
         SessionMiddleware,
@@ -71,6 +77,7 @@ def create_app(
         events_api,
         attendance_api,
         questions_api,
+        run_of_show_api,
         webhooks,
         realtime_endpoint,
         join,
@@ -80,6 +87,7 @@ def create_app(
         roster,
         attendance_pages,
         questions_pages,
+        stage_pages,
     )
     for module in routers:
         app.include_router(module.router)

@@ -719,9 +719,11 @@ def test_participant_sees_own_minutes_and_nobody_elses(
         'aria-label="Day 1: 75 minutes present, 0 partly, 0 absent, 15 in breaks, 90 still to come"'
         in html
     )
-    # The live connection: its status, its notices, and a session running now.
+    # The live connection: its status, its notices, and the stage of a session running now,
+    # whose video call (not the open page) tells whether the person is in the room.
     assert 'id="live-status"' in html
-    assert 'data-session-running="true"' in html
+    assert 'data-presence="stage"' in html
+    assert '<span class="stage__mode mode-badge" data-mode="stage">Main stage</span>' in html
     assert '<script type="module" src="/static/js/event-live.js"></script>' in html
     # Nobody else's presence: not another participant's name, nor their minutes.
     assert "Şebnem" not in html
@@ -756,4 +758,6 @@ def test_before_the_first_session_the_page_says_when_it_starts(
     assert "<strong>0</strong> of 165 required minutes present so far." in html
     # Day 1 starts at 13:00 in Seoul, 07:00 in Istanbul: p002's guessed time zone.
     assert 'Day 1 <span class="muted">· starts Wed 24 Nov, 07:00 your time</span>' in html
-    assert 'data-session-running="false"' in html
+    assert (
+        '<span class="stage__mode mode-badge" data-mode="waiting">Waiting to start</span>' in html
+    )

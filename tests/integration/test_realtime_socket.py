@@ -25,9 +25,10 @@ from studymission.app import create_app
 from studymission.config import Settings
 from studymission.db.tables import ConnectionEvent, LiveSocket, PresenceMinute
 from studymission.domain.clock import EventClock
+from studymission.integrations.jitsi import room_name
 from studymission.realtime.runtime import Realtime
 from studymission.services.clock import Clock
-from tests.conftest import RealTime
+from tests.conftest import TEST_SECRET, RealTime
 from tests.factories import make_spec
 from tests.integration.helpers import bearer, load_event, sign_in
 
@@ -172,13 +173,23 @@ def test_welcome_and_first_state_follow_the_schedule(
             "role": "participant",
             "heartbeat_seconds": 15.0,
             "server_time": instant.isoformat().replace("+00:00", "Z"),
+            "time_scale": 1.0,
+        }
+        # JITSI_MODE none: the public server, the room by keyed hash, no token; an ended
+        # session has no call.
+        jitsi = {
+            "domain": "meet.jit.si",
+            "room": room_name(TEST_SECRET, CODE, session, "main"),
+            "jwt": None,
+            "tenant": None,
         }
         assert state == {
             "type": "state",
             "session": session,
             "mode": mode,
             "item": item,
-            "room": {"name": "main", "jitsi": None},
+            "manual": False,
+            "room": {"name": "main", "jitsi": None if mode == "ended" else jitsi},
             "playback": None,
             "ends_at": None,
         }, instant
@@ -220,6 +231,7 @@ def test_welcome_at_time_scale_60(
         "role": "resource_person",
         "heartbeat_seconds": 0.25,
         "server_time": "2021-11-24T05:05:00Z",
+        "time_scale": 60.0,
     }
     assert (state["session"], state["mode"], state["item"]) == ("day1", "break", "d1-break")
 

@@ -1,31 +1,29 @@
-// Keeps a person's event page connected to the live session (CONTRACT §3–§4), so that their
-// presence is logged minute by minute while the page is open, and tells htmx regions when the
-// session's state changes ("sm:live-state" on <body>) so they fetch their HTML again.
+// Keeps a person's page connected to the live session (CONTRACT §3–§4) and tells htmx regions
+// when the session's state changes ("sm:live-state" on <body>) or its Q&A does
+// ("sm:questions"), so that they fetch their HTML again.
 //
 // The page marks the place with <div id="live-connection" data-event-code="…"
-// data-session-running="true|false">, around the _live_status.html partial.
+// data-presence="stage|observer">, around the _live_status.html partial:
+//   stage     the live page: the video module (stage.js) reports whether the person is
+//             really in the room, from the conference's own joined / left events;
+//   observer  the console and the presenter view: open beside the live page, never "in a
+//             room" themselves.
 import { connectLive } from "./live.js";
-
-const RUNNING_MODES = new Set(["stage", "breakouts", "site_visit", "break"]);
+import { attachStage } from "./stage.js";
 
 const root = document.getElementById("live-connection");
 if (root && root.dataset.eventCode) {
-  // Until the video module (a later issue) reports whether the person really is in the
-  // Jitsi room, an open page during a running session counts as being in the room: the
-  // room the latest `state` frame says the person belongs to, "main" until one arrives.
   const live = connectLive({
     eventCode: root.dataset.eventCode,
     statusElement: document.getElementById("live-status"),
     noticesElement: document.getElementById("live-notices"),
-    presence: { in_room: root.dataset.sessionRunning === "true", room: "main" },
+    presence: { in_room: false, room: "main" },
     sessionCheckUrl: `/api/events/${encodeURIComponent(root.dataset.eventCode)}`,
   });
   // The first frame describes what the page was just rendered with; later ones that change
   // the session, mode or item make the regions listening for "sm:live-state" fetch again.
   let shown = null;
   live.on("state", (frame) => {
-    const room = frame.room && typeof frame.room.name === "string" ? frame.room.name : "main";
-    live.setPresence({ in_room: RUNNING_MODES.has(frame.mode), room });
     const now = [frame.session, frame.mode, frame.item].join("|");
     if (shown !== null && now !== shown) {
       document.body.dispatchEvent(new CustomEvent("sm:live-state", { detail: frame }));
@@ -39,6 +37,10 @@ if (root && root.dataset.eventCode) {
       document.body.dispatchEvent(new CustomEvent("sm:questions", { detail: frame }));
     }, Math.random() * 1000);
   });
-  // For the modules of later issues (video, playback) and for tests.
+  const stageElement = document.getElementById("stage");
+  if (root.dataset.presence === "stage" && stageElement) {
+    window.studymissionStage = attachStage(live, stageElement);
+  }
+  // For other modules (playback) and for tests.
   window.studymissionLive = live;
 }

@@ -7,7 +7,7 @@ key, person key) are unique within their event.
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, TypeDecorator, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -97,6 +97,8 @@ class Person(SQLModel, table=True):
     origin: str = Field(max_length=16)
     #: The time zone the person chose for the programme; None until they choose.
     timezone: str | None = Field(default=None, max_length=64)
+    #: The person asked for video off and the lowest resolution on the live page.
+    low_bandwidth: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     #: Set when a later spec no longer lists the person: their rows stay, their links stop.
     withdrawn_at: datetime | None = _utc(nullable=True)
 

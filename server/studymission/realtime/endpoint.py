@@ -106,6 +106,8 @@ async def live_socket(websocket: WebSocket, code: str) -> None:
         person_id=person.id or 0,
         person_key=person.key,
         role=person.role,
+        person_name=person.name,
+        person_email=person.email,
     )
     clock = realtime.clock
     realtime.tracker.open(connection.socket, snapshot.frame, connection.person_id, clock.now())
@@ -113,7 +115,9 @@ async def live_socket(websocket: WebSocket, code: str) -> None:
     close_detail: dict[str, object] = {"code": 1006}
     try:
         await websocket.send_text(
-            protocol.welcome(person.key, person.role, realtime.heartbeat_seconds, clock.now())
+            protocol.welcome(
+                person.key, person.role, realtime.heartbeat_seconds, clock.now(), clock.scale
+            )
         )
         connection.last_state = realtime.state_frame(connection)
         await websocket.send_text(connection.last_state)

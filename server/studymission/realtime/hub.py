@@ -7,6 +7,8 @@ not hold up the rest, and the loop costs half the CPU of a ``gather`` per delive
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -21,10 +23,14 @@ class Connection:
     person_id: int
     person_key: str
     role: str
+    person_name: str = ""
+    person_email: str = ""
     #: Where this person belongs now (main, breakout-N, site-visit).
     room: str = "main"
     #: The last state frame sent, so that only changes go out.
     last_state: str | None = None
+    #: Video rooms this socket was let into: (session, room) -> (jitsi frame, minted at, real).
+    video: dict[tuple[str, str], tuple[dict[str, Any], datetime]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

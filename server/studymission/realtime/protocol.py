@@ -59,7 +59,10 @@ def iso(instant: datetime) -> str:
     return instant.isoformat().replace("+00:00", "Z")
 
 
-def welcome(person: str, role: str, heartbeat_seconds: float, server_time: datetime) -> str:
+def welcome(
+    person: str, role: str, heartbeat_seconds: float, server_time: datetime, time_scale: float
+) -> str:
+    # `time_scale` lets a page run countdowns on event time between frames.
     return _dump(
         {
             "type": "welcome",
@@ -67,6 +70,7 @@ def welcome(person: str, role: str, heartbeat_seconds: float, server_time: datet
             "role": role,
             "heartbeat_seconds": heartbeat_seconds,
             "server_time": iso(server_time),
+            "time_scale": time_scale,
         }
     )
 

@@ -23,12 +23,15 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from studymission.db import presence as store
+from studymission.domain.run_of_show import ShowState
+from studymission.domain.values import Role
+from studymission.integrations.jitsi import TOKEN_LIFETIME, JitsiAdapter, VideoUser
 from studymission.realtime import protocol
 from studymission.realtime.bus import Bus, Message
 from studymission.realtime.hub import Connection, Hub
 from studymission.realtime.presence import PresenceTracker
 from studymission.services.clock import Clock
-from studymission.services.live_state import EventSnapshot, load_snapshot, state_body
+from studymission.services.live_state import EventSnapshot, load_snapshot, room_for, state_body
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,11 @@ CHANGES_EVERY = 1.0
 SLOW_FLUSH_MS = 500.0
 #: A process not seen for this long (real time) is gone; its sockets leave the roster.
 PROCESS_TIMEOUT = timedelta(seconds=30)
+#: A socket's video token is reused while younger than this (real time); a page that
+#: reconnects, or is moved after it, gets a fresh one.
+TOKEN_REUSE = TOKEN_LIFETIME / 2
+#: Roles whose video token carries the moderator claim (CONTRACT §6).
+VIDEO_MODERATORS = frozenset({Role.MODERATOR.value, Role.RESOURCE_PERSON.value})
 
 
 @dataclass(slots=True)
@@ -67,10 +75,11 @@ class FlushStats:
 
 
 class Realtime:
-    def __init__(self, engine: Engine, clock: Clock, bus: Bus) -> None:
+    def __init__(self, engine: Engine, clock: Clock, bus: Bus, jitsi: JitsiAdapter) -> None:
         self.engine = engine
         self.clock = clock
         self.bus = bus
+        self.jitsi = jitsi
         self.process = uuid.uuid4().hex[:16]
         self.host = socket_module.gethostname()
         self.hub = Hub()
@@ -139,22 +148,43 @@ class Realtime:
         with Session(self.engine) as db:
             return load_snapshot(db, code)
 
-    def state_frame(self, connection: Connection) -> str:
-        snapshot = self.snapshots.get(connection.event_code)
-        if snapshot is None:
-            return protocol.state({"session": None, "mode": "waiting", "item": None})
-        body = state_body(snapshot, self.clock.now())
-        body["room"] = {"name": connection.room, "jitsi": None}
+    def show(self, code: str) -> ShowState | None:
+        snapshot = self.snapshots.get(code)
+        return snapshot.show(self.clock.now()) if snapshot is not None else None
+
+    def state_frame(self, connection: Connection, show: ShowState | None = None) -> str:
+        """The connection's ``state`` frame: the event's show, and this person's room."""
+        show = show or self.show(connection.event_code)
+        if show is None:
+            return protocol.state({"session": None, "mode": "waiting", "item": None, "room": None})
+        body = state_body(show)
+        name, video = room_for(show, connection.room)
+        jitsi = self._video(connection, show.session, name) if video and show.session else None
+        body["room"] = {"name": name, "jitsi": jitsi}
         return protocol.state(body)
+
+    def _video(self, connection: Connection, session: str, room: str) -> dict[str, Any]:
+        """The Jitsi room and token for the connection, minted once per room and socket."""
+        now = self.clock.real_now()
+        cached = connection.video.get((session, room))
+        if cached is not None and now - cached[1] < TOKEN_REUSE:
+            return cached[0]
+        user = VideoUser(
+            key=connection.person_key,
+            name=connection.person_name,
+            email=connection.person_email,
+            moderator=connection.role in VIDEO_MODERATORS,
+        )
+        frame = self.jitsi.frame(user, self.jitsi.room(connection.event_code, session, room), now)
+        connection.video[(session, room)] = (frame, now)
+        return frame
 
     async def push_state(self, code: str, *, only_changed: bool) -> int:
         """Send each of the event's sockets its state; with `only_changed`, if it changed."""
         sent = 0
-        frames: dict[str, str] = {}
+        show = self.show(code)
         for connection in self.hub.connections(code):
-            text = frames.get(connection.room)
-            if text is None:
-                text = frames[connection.room] = self.state_frame(connection)
+            text = self.state_frame(connection, show)
             if only_changed and text == connection.last_state:
                 continue
             connection.last_state = text

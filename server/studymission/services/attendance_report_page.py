@@ -25,6 +25,7 @@ from studymission.exporters.heatmap import HeatmapRow, HeatmapSession, render_he
 from studymission.services import attendance as attendance_service
 from studymission.services.countries import country_name
 from studymission.services.secretariat import fold
+from studymission.services.video_evidence import video_confirmation
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,16 @@ class TrailLine:
 
 
 @dataclass(frozen=True)
+class VideoColumn:
+    """(person key, session key) → (present minutes the video service confirms, present)."""
+
+    cells: dict[tuple[str, str], tuple[int, int]]
+
+    def cell(self, person_key: str, session_key: str) -> tuple[int, int]:
+        return self.cells.get((person_key, session_key), (0, 0))
+
+
+@dataclass(frozen=True)
 class ReportView:
     #: Everyone, unfiltered: the summary counts it, a saved decision is looked up in it.
     report: AttendanceReport
@@ -125,6 +136,8 @@ class ReportView:
     #: The heat map of the rows shown; render_heatmap escapes every name and title in it.
     heatmap: str
     trail: tuple[TrailLine, ...]
+    #: What the video service confirms (docs/video-evidence.md); None: nothing received.
+    video: VideoColumn | None = None
 
     @property
     def finished(self) -> bool:
@@ -178,6 +191,29 @@ def report_view(db: Session, event: Event, wanted: ReportFilter, *, now: datetim
         filter=wanted,
         heatmap=_heatmap(event, frames, coverage, report, rows, people, now=now),
         trail=override_trail(db, event, people),
+        video=_video(db, event, frames, coverage, people, now=now),
+    )
+
+
+def _video(
+    db: Session,
+    event: Event,
+    frames: Sequence[attendance_service.SessionFrame],
+    coverage: attendance_service.Coverage,
+    people: Sequence[Person],
+    *,
+    now: datetime,
+) -> VideoColumn | None:
+    confirmation = video_confirmation(db, event, frames, coverage, now=now)
+    if not confirmation.has_evidence:
+        return None
+    keys = {p.id: p.key for p in people}
+    return VideoColumn(
+        {
+            (keys[pid], session): pair
+            for (pid, session), pair in confirmation.cells.items()
+            if pid in keys
+        }
     )
 
 

@@ -9,6 +9,7 @@ from studymission.domain.values import Role
 from studymission.services.access import require_event
 from studymission.services.person_minutes import my_attendance
 from studymission.services.programme import programme_view, set_timezone
+from studymission.services.stage import stage_view
 from studymission.web.deps import ClockDep, CurrentIdentity, MaybeIdentity, SessionDep
 from studymission.web.templating import is_htmx, render
 
@@ -39,6 +40,7 @@ def home(
     # The person's own minutes only (pages/live/my_attendance.html); it polls for updates.
     mine = my_attendance(db, event, identity.person, now=now)
     context = {
+        "stage": stage_view(db, event, now),
         "event": event,
         "identity": identity,
         "view": view,
