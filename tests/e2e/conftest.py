@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Route, sync_playwright
 
 from tests.conftest import TEST_SECRET, need
 from tests.factories import make_spec
@@ -34,7 +34,30 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
+#: What the browser gets for ``https://{domain}/external_api.js``: a stand-in of Jitsi's
+#: IFrame API (no test reaches a real Jitsi server).
+JITSI_STAND_IN = Path(__file__).parent / "stand_ins" / "external_api.js"
+
 pytestmark = pytest.mark.e2e
+
+
+def keep_on_loopback(
+    context: BrowserContext, *, video_domain: str = "meet.jit.si", video: bool = True
+) -> None:
+    """Let `context` reach only loopback; its Jitsi script is the stand-in (or, with
+    `video` false, fails to load as behind a firewall that blocks the video service)."""
+    script = f"https://{video_domain}/external_api.js"
+
+    def answer(route: Route) -> None:
+        url = route.request.url
+        if url == script and video:
+            route.fulfill(path=JITSI_STAND_IN, content_type="application/javascript")
+        elif url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:")):
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", answer)
 
 
 @dataclass(frozen=True)
@@ -69,11 +92,13 @@ def serve_event(
     spec: dict[str, Any],
     clock_start: str,
     prepare: Callable[[str], None] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     """Load `spec` with the CLI and serve it with `studymission serve` on a free port.
 
     `prepare`, given the SQLite URL, runs after the load and before the server starts
-    (to put rows in the database); the server's clock starts at `clock_start`.
+    (to put rows in the database); the server's clock starts at `clock_start`; `settings`
+    (``STUDYMISSION_...`` variables) are added to the server's environment.
     """
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -83,6 +108,7 @@ def serve_event(
         "STUDYMISSION_SECRET_KEY": TEST_SECRET,
         "STUDYMISSION_BASE_URL": base_url,
         "STUDYMISSION_CLOCK_START": clock_start,
+        **(settings or {}),
     }
     spec_file = var_dir / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")

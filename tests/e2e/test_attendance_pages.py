@@ -18,7 +18,7 @@ from sqlmodel import Session
 from studymission.db.engine import make_engine
 from studymission.db.events import get_event, list_people, read_programme
 from studymission.db.presence import MinuteCell, upsert_minutes
-from tests.e2e.conftest import LiveServer, serve_event
+from tests.e2e.conftest import LiveServer, keep_on_loopback, serve_event
 from tests.factories import BASE_SPEC, make_spec
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +111,7 @@ def _open(
 ) -> Page:
     """`key`'s browser, signed in; its time zone is the one the page adopts (timezone.js)."""
     context = browser.new_context(viewport=size, timezone_id=tz)  # type: ignore[arg-type]
+    keep_on_loopback(context)
     page = context.new_page()
     page.goto(server.join_links[key])
     return page

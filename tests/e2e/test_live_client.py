@@ -24,6 +24,8 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tests.e2e.conftest import keep_on_loopback
+
 pytestmark = pytest.mark.e2e
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
@@ -255,6 +257,7 @@ def stand_in() -> Iterator[StandIn]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE)
+    keep_on_loopback(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

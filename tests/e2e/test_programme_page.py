@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, keep_on_loopback
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +22,7 @@ def test_programme_follows_the_browser_then_a_chosen_time_zone(
     context = browser.new_context(
         timezone_id="Asia/Kathmandu", viewport={"width": 1280, "height": 900}
     )
+    keep_on_loopback(context)
     page = context.new_page()
     page.goto(live_server.join_links["p001"])
 
@@ -58,6 +59,7 @@ def test_unknown_join_link_gets_404_and_no_cookie(
     browser: Browser, live_server: LiveServer
 ) -> None:
     context = browser.new_context()
+    keep_on_loopback(context)
     page = context.new_page()
     response = page.goto(f"{live_server.base_url}/join/not-a-real-token")
     assert response is not None and response.status == 404

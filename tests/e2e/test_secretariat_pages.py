@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, keep_on_loopback
 
 pytestmark = pytest.mark.e2e
 
@@ -15,6 +15,7 @@ def test_secretariat_pages_fit_and_read(
     browser: Browser, live_server: LiveServer, artifacts: Path, label: str, width: int
 ) -> None:
     context = browser.new_context(viewport={"width": width, "height": 900})
+    keep_on_loopback(context)
     page = context.new_page()
     page.goto(live_server.join_links["sec1"])
     pages = {

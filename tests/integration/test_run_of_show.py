@@ -281,9 +281,10 @@ def test_console_switches_with_its_csrf_token(
     assert page.status_code == 200
     assert 'aria-pressed="true">Main stage</button>' in page.text
     assert "Following the timetable." in page.text
-    assert '<span class="slot__title">Opening and introduction</span>' in page.text or (
-        'data-key="d1-intro"' in page.text
-    )
+    current = '<li class="console-agenda__item slot--now" aria-current="step" data-key="d1-intro">'
+    assert current in page.text
+    assert 'hx-post="/events/TEST-EVENT-1/console/mode"' in page.text
+    assert 'hx-post="/events/TEST-EVENT-1/console/notice"' in page.text
 
     missing = client.post(f"/events/{CODE}/console/mode", data={"session": "day1", "mode": "break"})
     assert missing.status_code == 403

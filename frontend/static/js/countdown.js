@@ -67,4 +67,6 @@ function watch() {
 }
 if (!watch()) window.addEventListener("load", watch, { once: true });
 setInterval(tick, 250);
+// A region htmx swapped in brings a new countdown: show its value at once, not in 250 ms.
+document.body.addEventListener("htmx:afterSwap", tick);
 tick();
