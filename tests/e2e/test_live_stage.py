@@ -213,8 +213,10 @@ def test_moderator_switch_moves_two_open_pages(
 
     # The console's Break button: both pages say so within a second, and keep their call.
     console.get_by_role("button", name="Break", exact=True).click()
-    lag = [follows(p, "() => document.getElementById('stage').dataset.mode === 'break'")
-           for p in (first, second)]
+    lag = [
+        follows(p, "() => document.getElementById('stage').dataset.mode === 'break'")
+        for p in (first, second)
+    ]
     assert max(lag) < 1.0, lag
     assert [_mode_shown(p) for p in (first, second)] == ["Break", "Break"]
     assert all(_conference(p)["disposed"] == 0 for p in (first, second))

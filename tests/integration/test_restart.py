@@ -1,4 +1,4 @@
-"""Restarting the server mid-session loses at most the minute in progress (issue 3).
+"""Restarting the server mid-session loses at most the minute in progress.
 
 A real server process at time scale 60 (one event minute per real second), two participants
 heartbeating in the main room through clients that reconnect by themselves. Mid-session the

@@ -119,7 +119,7 @@ async def live_socket(websocket: WebSocket, code: str) -> None:
                 person.key, person.role, realtime.heartbeat_seconds, clock.now(), clock.scale
             )
         )
-        connection.last_state = realtime.state_frame(connection)
+        connection.last_state = await realtime.first_state(connection)
         await websocket.send_text(connection.last_state)
         close_detail = await _serve(realtime, connection)
     except WebSocketDisconnect as disconnect:

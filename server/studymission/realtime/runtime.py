@@ -48,6 +48,10 @@ PROCESS_TIMEOUT = timedelta(seconds=30)
 #: A socket's video token is reused while younger than this (real time); a page that
 #: reconnects, or is moved after it, gets a fresh one.
 TOKEN_REUSE = TOKEN_LIFETIME / 2
+#: A broadcast to many sockets gives the event loop a turn after this many.
+YIELD_EVERY = 500
+#: Tokens minted per worker-thread call when many sockets need one at once.
+MINT_SLICE = 200
 #: Roles whose video token carries the moderator claim (CONTRACT §6).
 VIDEO_MODERATORS = frozenset({Role.MODERATOR.value, Role.RESOURCE_PERSON.value})
 
@@ -179,11 +183,48 @@ class Realtime:
         connection.video[(session, room)] = (frame, now)
         return frame
 
+    def _needs_token(self, connection: Connection, show: ShowState) -> bool:
+        if show.session is None:
+            return False
+        name, video = room_for(show, connection.room)
+        cached = connection.video.get((show.session, name))
+        return video and (cached is None or self.clock.real_now() - cached[1] >= TOKEN_REUSE)
+
+    async def mint_ahead(self, connections: list[Connection], show: ShowState | None) -> None:
+        """Mint the tokens `connections` lack for `show`, in worker threads.
+
+        An RS256 signature (JaaS) costs about a millisecond: minted in the event loop, ten
+        thousand sockets joining a call at once would stop every other socket for seconds.
+        In threads, in slices, the loop keeps serving between them.
+        """
+        if show is None or show.session is None:
+            return
+        session = show.session
+        needed = [c for c in connections if self._needs_token(c, show)]
+        for start in range(0, len(needed), MINT_SLICE):
+            chunk = needed[start : start + MINT_SLICE]
+
+            def mint(chunk: list[Connection] = chunk) -> None:
+                for connection in chunk:
+                    self._video(connection, session, room_for(show, connection.room)[0])
+
+            await self._in_thread(mint)
+
+    async def first_state(self, connection: Connection) -> str:
+        """The state frame a socket gets on connect, its token minted off the event loop."""
+        show = self.show(connection.event_code)
+        await self.mint_ahead([connection], show)
+        return self.state_frame(connection, show)
+
     async def push_state(self, code: str, *, only_changed: bool) -> int:
         """Send each of the event's sockets its state; with `only_changed`, if it changed."""
         sent = 0
         show = self.show(code)
-        for connection in self.hub.connections(code):
+        await self.mint_ahead(self.hub.connections(code), show)
+        for index, connection in enumerate(self.hub.connections(code), start=1):
+            if index % YIELD_EVERY == 0:
+                # Let heartbeats and other sockets in between slices of a big broadcast.
+                await asyncio.sleep(0)
             text = self.state_frame(connection, show)
             if only_changed and text == connection.last_state:
                 continue

@@ -17,6 +17,7 @@ from studymission.exporters.attendance_tables import (
 from studymission.realtime.protocol import ROOM_PATTERN
 from studymission.realtime.runtime import Realtime
 from studymission.services import attendance as attendance_service
+from studymission.services import notices
 from studymission.services.access import require_event, require_role
 from studymission.services.live_state import load_snapshot
 from studymission.services.roster import live_roster
@@ -196,14 +197,5 @@ async def send_notice(
     require_event(identity, code)
     require_role(identity, STAFF_ROLES, action="sending a notice")
     realtime: Realtime = request.app.state.realtime
-    text = body.text.strip()
-    await realtime.publish(
-        {
-            "kind": "notice",
-            "event": code,
-            "text": text,
-            "room": body.room,
-            "from": identity.person.name,
-        }
-    )
+    text = await notices.send_notice(realtime, code, body.text, body.room, identity.person.name)
     return {"text": text, "room": body.room, "from": identity.person.name, "at": clock.now()}

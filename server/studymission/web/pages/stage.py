@@ -17,6 +17,7 @@ from studymission.domain.errors import InvalidInputError
 from studymission.domain.values import STAFF_ROLES, ItemKind, Mode, Problem, Role
 from studymission.realtime.runtime import Realtime
 from studymission.services.access import require_event, require_role
+from studymission.services.notices import send_notice
 from studymission.services.programme import viewer_timezone
 from studymission.services.run_of_show import ModeChange, change_mode
 from studymission.services.stage import MODE_LABELS, presenter_view, stage_view
@@ -121,15 +122,7 @@ async def console_notice(
         )
     else:
         realtime: Realtime = desk.request.app.state.realtime
-        await realtime.publish(
-            {
-                "kind": "notice",
-                "event": code,
-                "text": notice.text.strip(),
-                "room": notice.room,
-                "from": desk.identity.person.name,
-            }
-        )
+        await send_notice(realtime, code, notice.text, notice.room, desk.identity.person.name)
     if not is_htmx(desk.request) and not problems:
         return RedirectResponse(f"/events/{code}/console", status_code=303)
     _event, context = await run_in_threadpool(
