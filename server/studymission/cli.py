@@ -261,8 +261,16 @@ def _serve(ctx: Context, host: str, port: int) -> None:
     import uvicorn
 
     from studymission.app import create_app
+    from studymission.integrations.jitsi import JitsiConfigError
 
-    application = create_app(ctx.settings, engine=ctx.engine, clock=ctx.clock)
+    try:
+        application = create_app(ctx.settings, engine=ctx.engine, clock=ctx.clock)
+    except JitsiConfigError as error:
+        # Every problem on its own line, as for a spec: the server does not start.
+        for problem in error.problems:
+            typer.echo(problem, err=True)
+        typer.echo("error: the Jitsi settings cannot work; see deploy/jitsi/README.md", err=True)
+        raise typer.Exit(1) from None
     # Thousands of long-lived socket objects make the default collector rescan them many
     # times a second under heartbeat load; rarer young collections doubled ingest in
     # bench/, and freezing what start-up allocated keeps it out of every scan.

@@ -223,3 +223,29 @@ def test_attendance_prints_the_report_as_json_and_csv(
     unknown = run("attendance", "NO-SUCH-EVENT")
     assert unknown.exit_code == 1
     assert "NO-SUCH-EVENT" in unknown.stderr
+
+
+def test_serve_refuses_a_jitsi_configuration_that_cannot_work(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    not_a_key = tmp_path / "jaas.pem"
+    not_a_key.write_text("not a key")
+    env = {
+        "STUDYMISSION_DATABASE_URL": settings.database_url,
+        "STUDYMISSION_SECRET_KEY": TEST_SECRET,
+        "STUDYMISSION_VAR_DIR": str(settings.var_dir),
+        "STUDYMISSION_JITSI_MODE": "jaas",
+        "STUDYMISSION_JITSI_APP_ID": "my-app",
+        "STUDYMISSION_JITSI_PRIVATE_KEY_FILE": str(not_a_key),
+    }
+    result = CliRunner().invoke(app, ["serve", "--port", "1"], env=env)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    # Every problem, one a line, then the summary; the server never started.
+    assert lines[:3] == [
+        "JITSI_MODE=jaas needs JITSI_APP_ID, the AppID starting 'vpaas-magic-cookie-', "
+        "got 'my-app'",
+        "JITSI_KID must be the API key id '<JITSI_APP_ID>/<key>' from the JaaS console, got ''",
+        f"JITSI_PRIVATE_KEY_FILE '{not_a_key}' is not a PEM private key",
+    ]
+    assert lines[-1] == "error: the Jitsi settings cannot work; see deploy/jitsi/README.md"
