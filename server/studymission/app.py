@@ -18,6 +18,7 @@ from studymission.realtime.runtime import Realtime
 from studymission.services.clock import Clock, clock_from_settings
 from studymission.web import errors, templating
 from studymission.web.api import attendance as attendance_api
+from studymission.web.api import breakouts as breakouts_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health, webhooks
 from studymission.web.api import questions as questions_api
@@ -78,6 +79,7 @@ def create_app(
         attendance_api,
         questions_api,
         run_of_show_api,
+        breakouts_api,
         webhooks,
         realtime_endpoint,
         join,

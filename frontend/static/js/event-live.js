@@ -37,6 +37,10 @@ if (root && root.dataset.eventCode) {
       document.body.dispatchEvent(new CustomEvent("sm:questions", { detail: frame }));
     }, Math.random() * 1000);
   });
+  // A breakout room's shared notes changed: the notes region fetches them again.
+  live.on("notes", (frame) => {
+    document.body.dispatchEvent(new CustomEvent("sm:notes", { detail: frame }));
+  });
   const stageElement = document.getElementById("stage");
   if (root.dataset.presence === "stage" && stageElement) {
     window.studymissionStage = attachStage(live, stageElement);

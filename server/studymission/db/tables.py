@@ -290,3 +290,74 @@ class VideoEvidence(SQLModel, table=True):
     event_at: datetime = _utc(nullable=False, index=True)
     received_at: datetime = _utc(nullable=False)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class BreakoutRound(SQLModel, table=True):
+    """A round of the group discussion: participants in breakout rooms until `ends_at`.
+
+    Open while ``closed_at`` is null; closing is a conditional update, so that of several
+    server processes whose timers see the end at once exactly one closes it.
+    """
+
+    __tablename__ = "breakout_round"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    session_id: int = Field(foreign_key="session.id", index=True, ondelete="CASCADE")
+    rooms: int
+    #: balanced | assignments
+    strategy: str = Field(max_length=16)
+    opened_at: datetime = _utc(nullable=False)
+    opened_by: str = Field(max_length=200)
+    #: Event time the round ends (the timer closes it then).
+    ends_at: datetime = _utc(nullable=False)
+    #: When the one-minute warning went out (once).
+    warned_at: datetime | None = _utc(nullable=True)
+    closed_at: datetime | None = _utc(nullable=True, index=True)
+    closed_by: str | None = Field(default=None, max_length=200)
+
+
+class BreakoutMember(SQLModel, table=True):
+    """Which breakout room a person is in during a round (planned, placed late or moved)."""
+
+    __tablename__ = "breakout_member"
+
+    round_id: int = Field(foreign_key="breakout_round.id", primary_key=True, ondelete="CASCADE")
+    person_id: int = Field(
+        foreign_key="person.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    room: str = Field(max_length=64)
+    #: plan | late | moved
+    placed: str = Field(max_length=16)
+    placed_at: datetime = _utc(nullable=False)
+
+
+class BreakoutNote(SQLModel, table=True):
+    """The shared notes of one breakout room in one round: a rapporteur writes, the room's
+    members read them live, and they are shown at the report-back and kept with the event."""
+
+    __tablename__ = "breakout_note"
+
+    round_id: int = Field(foreign_key="breakout_round.id", primary_key=True, ondelete="CASCADE")
+    room: str = Field(primary_key=True, max_length=64)
+    text: str = ""
+    #: Counts saves, so that a save made from an outdated copy is refused, not lost.
+    version: int = 0
+    updated_at: datetime = _utc(nullable=False)
+    updated_by: str = Field(max_length=200)
+
+
+class BreakoutPlan(SQLModel, table=True):
+    """Groups prepared for a session before its round opens (by hand or generated)."""
+
+    __tablename__ = "breakout_plan"
+
+    session_id: int = Field(foreign_key="session.id", primary_key=True, ondelete="CASCADE")
+    person_id: int = Field(
+        foreign_key="person.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    room: str = Field(max_length=64)
+    #: Kept in this room when the plan is generated again.
+    pinned: bool = False
+    updated_at: datetime = _utc(nullable=False)
+    updated_by: str = Field(max_length=200)

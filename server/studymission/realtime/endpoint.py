@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from studymission.config import Settings
 from studymission.domain.presence import Heartbeat
+from studymission.domain.values import Role
 from studymission.realtime import protocol
 from studymission.realtime.hub import Connection
 from studymission.realtime.protocol import HeartbeatFrame
@@ -110,6 +111,13 @@ async def live_socket(websocket: WebSocket, code: str) -> None:
         person_email=person.email,
     )
     clock = realtime.clock
+    show = snapshot.show(clock.now())
+    if (
+        person.role == Role.PARTICIPANT.value
+        and snapshot.assigned(show, connection.person_id)[1] is not None
+        and connection.person_id not in snapshot.rounds[show.session or ""].rooms
+    ):
+        await realtime.place_late(connection)
     realtime.tracker.open(connection.socket, snapshot.frame, connection.person_id, clock.now())
     realtime.hub.add(connection)
     close_detail: dict[str, object] = {"code": 1006}

@@ -94,3 +94,8 @@ def state(body: dict[str, Any]) -> str:
 def questions(session: str | None) -> str:
     """The Q&A of `session` changed; the page fetches its queue again."""
     return _dump({"type": "questions", "session": session})
+
+
+def notes(room: str) -> str:
+    """The shared notes of breakout room `room` changed; its pages fetch them again."""
+    return _dump({"type": "notes", "room": room})

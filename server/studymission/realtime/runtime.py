@@ -23,6 +23,8 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from studymission.db import presence as store
+from studymission.db.events import get_event
+from studymission.db.tables import Person
 from studymission.domain.run_of_show import ShowState
 from studymission.domain.values import Role
 from studymission.integrations.jitsi import TOKEN_LIFETIME, JitsiAdapter, VideoUser
@@ -30,6 +32,7 @@ from studymission.realtime import protocol
 from studymission.realtime.bus import Bus, Message
 from studymission.realtime.hub import Connection, Hub
 from studymission.realtime.presence import PresenceTracker
+from studymission.services.breakouts import TimerOutcome, place_late, timer_tick
 from studymission.services.clock import Clock
 from studymission.services.live_state import EventSnapshot, load_snapshot, room_for, state_body
 
@@ -48,6 +51,8 @@ PROCESS_TIMEOUT = timedelta(seconds=30)
 #: A socket's video token is reused while younger than this (real time); a page that
 #: reconnects, or is moved after it, gets a fresh one.
 TOKEN_REUSE = TOKEN_LIFETIME / 2
+#: Event seconds between two ticks of the breakout timer (at most a real second).
+ROUND_TICK_EVENT_SECONDS = 2.0
 #: A broadcast to many sockets gives the event loop a turn after this many.
 YIELD_EVERY = 500
 #: Tokens minted per worker-thread call when many sockets need one at once.
@@ -114,6 +119,7 @@ class Realtime:
         self._tasks = [
             asyncio.create_task(self._minute_loop(), name="presence-minute"),
             asyncio.create_task(self._changes_loop(), name="presence-changes"),
+            asyncio.create_task(self._round_loop(), name="breakout-timer"),
         ]
 
     async def stop(self) -> None:
@@ -158,14 +164,28 @@ class Realtime:
 
     def state_frame(self, connection: Connection, show: ShowState | None = None) -> str:
         """The connection's ``state`` frame: the event's show, and this person's room."""
+        snapshot = self.snapshots.get(connection.event_code)
         show = show or self.show(connection.event_code)
-        if show is None:
+        if show is None or snapshot is None:
             return protocol.state({"session": None, "mode": "waiting", "item": None, "room": None})
         body = state_body(show)
-        name, video = room_for(show, connection.room)
+        name, video = self._place(snapshot, show, connection)
         jitsi = self._video(connection, show.session, name) if video and show.session else None
         body["room"] = {"name": name, "jitsi": jitsi}
+        round_ = snapshot.rounds.get(show.session or "")
+        if round_ is not None and name.startswith("breakout-"):
+            body["ends_at"] = protocol.iso(round_.ends_at)
         return protocol.state(body)
+
+    @staticmethod
+    def _place(
+        snapshot: EventSnapshot, show: ShowState, connection: Connection
+    ) -> tuple[str, bool]:
+        """Where the connection's person belongs in `show`; notices to a room follow it."""
+        assigned, _round = snapshot.assigned(show, connection.person_id)
+        name, video = room_for(show, assigned)
+        connection.room = name
+        return name, video
 
     def _video(self, connection: Connection, session: str, room: str) -> dict[str, Any]:
         """The Jitsi room and token for the connection, minted once per room and socket."""
@@ -184,9 +204,10 @@ class Realtime:
         return frame
 
     def _needs_token(self, connection: Connection, show: ShowState) -> bool:
-        if show.session is None:
+        snapshot = self.snapshots.get(connection.event_code)
+        if show.session is None or snapshot is None:
             return False
-        name, video = room_for(show, connection.room)
+        name, video = self._place(snapshot, show, connection)
         cached = connection.video.get((show.session, name))
         return video and (cached is None or self.clock.real_now() - cached[1] >= TOKEN_REUSE)
 
@@ -206,7 +227,7 @@ class Realtime:
 
             def mint(chunk: list[Connection] = chunk) -> None:
                 for connection in chunk:
-                    self._video(connection, session, room_for(show, connection.room)[0])
+                    self._video(connection, session, connection.room)
 
             await self._in_thread(mint)
 
@@ -259,6 +280,11 @@ class Realtime:
             session = message.get("session")
             text = protocol.questions(session if isinstance(session, str) else None)
             await self.hub.send(self.hub.connections(code), text)
+        elif kind == "notes":
+            # A breakout room's shared notes changed: its members' pages fetch them again.
+            room = message.get("room")
+            if isinstance(room, str):
+                await self.hub.send(self.hub.connections(code, room), protocol.notes(room))
         elif kind == "state":
             # The programme or the run of show changed: read it again, tell whoever it concerns.
             self.snapshots.pop(code, None)
@@ -293,6 +319,60 @@ class Realtime:
                     await self._forget_gone_processes()
             except Exception:
                 log.exception("presence: writing socket changes failed; they stay queued")
+
+    async def _round_loop(self) -> None:
+        # Every few seconds of event time (at most every real second): a round ends on time
+        # at a rehearsal's scale too.
+        while True:
+            await asyncio.sleep(min(1.0, ROUND_TICK_EVENT_SECONDS / self.clock.scale))
+            try:
+                await self.round_tick()
+            except Exception:
+                log.exception("breakouts: the timer tick failed; it runs again shortly")
+
+    async def round_tick(self) -> TimerOutcome:
+        """Close the rounds whose end has come, warn those a minute from it, and announce
+        what this process did (the database gives each to one process only)."""
+        now = self.clock.now()
+
+        def tick() -> TimerOutcome:
+            with Session(self.engine, expire_on_commit=False) as db:
+                return timer_tick(db, now)
+
+        outcome = await self._in_thread(tick)
+        for code, _session, ends_at in outcome.warned:
+            await self.publish(
+                {
+                    "kind": "notice",
+                    "event": code,
+                    "text": "One minute left in the breakout rooms; then everyone returns "
+                    "to the main room.",
+                    "room": None,
+                    "from": "studymission",
+                    "ends_at": protocol.iso(ends_at),
+                }
+            )
+        for code, _session in outcome.closed:
+            await self.publish({"kind": "state", "event": code})
+        return outcome
+
+    async def place_late(self, connection: Connection) -> str | None:
+        """A participant arriving during a round with no room gets the smallest one."""
+
+        def place() -> str | None:
+            with Session(self.engine, expire_on_commit=False) as db:
+                event = get_event(db, connection.event_code)
+                person = db.get(Person, connection.person_id)
+                if event is None or person is None:
+                    return None
+                return place_late(db, event, person, now=self.clock.now())
+
+        room = await self._in_thread(place)
+        if room is not None:
+            self.snapshots.pop(connection.event_code, None)
+            await self.snapshot(connection.event_code)
+            await self.publish({"kind": "state", "event": connection.event_code})
+        return room
 
     async def _forget_gone_processes(self) -> None:
         cutoff = self.clock.real_now() - PROCESS_TIMEOUT

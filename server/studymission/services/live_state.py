@@ -1,12 +1,13 @@
 """What a connected client is told: the event's programme and run of show as the realtime
 layer needs them, and the ``state`` frame's body (CONTRACT §3)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
+from studymission.db.breakouts import open_rounds, rooms_by_person
 from studymission.db.events import attendance_rules, get_event, read_programme
 from studymission.db.run_of_show import read_controls
 from studymission.domain.presence import SessionGrid
@@ -19,6 +20,15 @@ SITE_VISIT_ROOM = "site-visit"
 
 
 @dataclass(frozen=True, slots=True)
+class OpenRound:
+    """A breakout round open now: who is in which room, until when (event time)."""
+
+    id: int
+    ends_at: datetime
+    rooms: dict[int, str]
+
+
+@dataclass(frozen=True, slots=True)
 class EventSnapshot:
     """An event's programme, presence rules and run of show, read once and shared by its
     sockets; read again whenever a moderator changes the run of show."""
@@ -26,9 +36,18 @@ class EventSnapshot:
     frame: EventFrame
     sessions: tuple[SessionSpec, ...]
     controls: dict[str, Control]
+    #: Open breakout rounds, by session key.
+    rounds: dict[str, OpenRound] = field(default_factory=dict)
 
     def show(self, now: datetime) -> ShowState:
         return show_state(self.sessions, self.controls, now)
+
+    def assigned(self, show: ShowState, person_id: int) -> tuple[str, OpenRound | None]:
+        """The room `show` puts the person in (their breakout room during a round)."""
+        round_ = self.rounds.get(show.session or "") if show.mode is Mode.BREAKOUTS else None
+        if round_ is None:
+            return "main", None
+        return round_.rooms.get(person_id, "main"), round_
 
 
 def session_grid(session: SessionSpec) -> SessionGrid:
@@ -47,7 +66,16 @@ def load_snapshot(db: Session, code: str) -> EventSnapshot | None:
         rules=attendance_rules(event),
         sessions=tuple((sid, s.key, session_grid(s)) for sid, s in programme),
     )
-    return EventSnapshot(frame, tuple(s for _sid, s in programme), read_controls(db, event.id or 0))
+    rounds = {
+        key: OpenRound(r.id or 0, r.ends_at, rooms_by_person(db, r.id or 0))
+        for r, key in open_rounds(db, event.id or 0)
+    }
+    return EventSnapshot(
+        frame,
+        tuple(s for _sid, s in programme),
+        read_controls(db, event.id or 0),
+        rounds,
+    )
 
 
 def room_for(show: ShowState, assigned: str) -> tuple[str, bool]:

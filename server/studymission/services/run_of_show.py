@@ -70,23 +70,15 @@ def change_mode(
     if problems:
         raise InvalidInputError("the run of show was not changed", problems)
     lock_event(db, event)
-    control = get_control(db, session_id)
-    if control is None:
-        control = SessionControl(
-            session_id=session_id, event_id=event.id or 0, changed_at=now, changed_by=actor
-        )
     if change.follow_timetable:
+        control = take_control(db, event, session_id, actor=actor, now=now)
         control.manual = False
         detail: dict[str, object] = {"session": session.key, "follow_timetable": True}
     else:
         item = change.item if change.item is not None else scheduled_item(session, now)
-        control.manual = True
-        control.mode = Mode(change.mode or "").value
-        control.item = item
-        detail = {"session": session.key, "mode": control.mode, "item": item}
-    control.changed_at = now
-    control.changed_by = actor
-    db.add(control)
+        mode = Mode(change.mode or "")
+        take_control(db, event, session_id, actor=actor, now=now, mode=mode, item=item)
+        detail = {"session": session.key, "mode": mode.value, "item": item}
     db.add(
         AuditEntry(
             event_id=event.id or 0, at=now, actor=actor, action="run_of_show.mode", detail=detail
@@ -94,3 +86,30 @@ def change_mode(
     )
     db.commit()
     return current_show(db, event, now)
+
+
+def take_control(
+    db: Session,
+    event: Event,
+    session_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    mode: Mode | None = None,
+    item: str | None = None,
+) -> SessionControl:
+    """The session's control row, set to `mode` and `item` by hand when a mode is given;
+    added to `db`, not committed (breakout rounds switch the mode in their own write)."""
+    control = get_control(db, session_id)
+    if control is None:
+        control = SessionControl(
+            session_id=session_id, event_id=event.id or 0, changed_at=now, changed_by=actor
+        )
+    if mode is not None:
+        control.manual = True
+        control.mode = mode.value
+        control.item = item
+    control.changed_at = now
+    control.changed_by = actor
+    db.add(control)
+    return control

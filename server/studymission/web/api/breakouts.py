@@ -1,0 +1,155 @@
+"""Breakout rounds (CONTRACT §4b): open, close, and, during a round, change its time or move
+one person. The console calls the same service; every change is announced on the bus."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from studymission.db.breakouts import open_round
+from studymission.domain.errors import NotFoundError
+from studymission.domain.values import STAFF_ROLES
+from studymission.services import breakouts as service
+from studymission.services.access import require_event, require_role
+from studymission.web.api.run_of_show import announce
+from studymission.web.deps import ClockDep, CurrentIdentity, SessionDep
+
+router = APIRouter(prefix="/api/events/{code}/sessions/{key}/breakouts", tags=["breakouts"])
+
+
+class OpenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float
+    rooms: int | None = None
+    strategy: str | None = None
+    assignments: dict[str, list[str]] | None = None
+
+
+class TimeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Positive: longer; negative: shorter.
+    minutes: float
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person: Annotated[str, Field(min_length=1, max_length=64)]
+    room: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@router.post("")
+async def open_breakouts(
+    code: str,
+    key: str,
+    body: OpenIn,
+    identity: CurrentIdentity,
+    db: SessionDep,
+    clock: ClockDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Open a round; its members are moved at once (moderators, secretariat)."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="opening breakout rooms")
+    wanted = service.OpenRequest(
+        minutes=body.minutes, rooms=body.rooms, strategy=body.strategy, assignments=body.assignments
+    )
+    view = await run_in_threadpool(
+        service.open_breakouts, db, event, key, wanted, actor=identity.person.name, now=clock.now()
+    )
+    await announce(request, code)
+    return view
+
+
+@router.get("")
+def current_breakouts(
+    code: str, key: str, identity: CurrentIdentity, db: SessionDep
+) -> dict[str, Any]:
+    """The open round of the session with each room's members (moderators, secretariat)."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="reading the breakout rooms")
+    session_id, _session = service.session_of(db, event, key)
+    round_ = open_round(db, session_id)
+    if round_ is None:
+        raise NotFoundError(f"no breakout round is open in the session {key}")
+    return service.round_view(db, round_)
+
+
+@router.post("/close")
+async def close_breakouts(
+    code: str,
+    key: str,
+    body: CloseIn,
+    identity: CurrentIdentity,
+    db: SessionDep,
+    clock: ClockDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Close the round: mode returns to stage, everyone returns to main."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="closing breakout rooms")
+    view = await run_in_threadpool(
+        service.close_breakouts, db, event, key, actor=identity.person.name, now=clock.now()
+    )
+    await announce(request, code)
+    return view
+
+
+@router.post("/time")
+async def change_time(
+    code: str,
+    key: str,
+    body: TimeIn,
+    identity: CurrentIdentity,
+    db: SessionDep,
+    clock: ClockDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Extend or shorten the open round by `minutes`."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="changing a round's time")
+    view = await run_in_threadpool(
+        service.change_end,
+        db,
+        event,
+        key,
+        body.minutes,
+        actor=identity.person.name,
+        now=clock.now(),
+    )
+    await announce(request, code)
+    return view
+
+
+@router.post("/move")
+async def move(
+    code: str,
+    key: str,
+    body: MoveIn,
+    identity: CurrentIdentity,
+    db: SessionDep,
+    clock: ClockDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Move one person to another room of the round (or to main); their page follows."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="moving people between rooms")
+    view = await run_in_threadpool(
+        service.move_person,
+        db,
+        event,
+        key,
+        body.person,
+        body.room,
+        actor=identity.person.name,
+        now=clock.now(),
+    )
+    await announce(request, code)
+    return view
