@@ -18,6 +18,7 @@ from studymission.realtime.runtime import Realtime
 from studymission.services.clock import Clock, clock_from_settings
 from studymission.web import errors, templating
 from studymission.web.api import attendance as attendance_api
+from studymission.web.api import breakout_notes as breakout_notes_api
 from studymission.web.api import breakouts as breakouts_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health, webhooks
@@ -25,6 +26,8 @@ from studymission.web.api import questions as questions_api
 from studymission.web.api import run_of_show as run_of_show_api
 from studymission.web.limits import BodySizeLimit
 from studymission.web.pages import attendance as attendance_pages
+from studymission.web.pages import breakout_notes as breakout_notes_pages
+from studymission.web.pages import breakouts as breakout_pages
 from studymission.web.pages import home, join, programme_editor, roster, secretariat
 from studymission.web.pages import questions as questions_pages
 from studymission.web.pages import stage as stage_pages
@@ -80,6 +83,7 @@ def create_app(
         questions_api,
         run_of_show_api,
         breakouts_api,
+        breakout_notes_api,
         webhooks,
         realtime_endpoint,
         join,
@@ -90,6 +94,8 @@ def create_app(
         attendance_pages,
         questions_pages,
         stage_pages,
+        breakout_pages,
+        breakout_notes_pages,
     )
     for module in routers:
         app.include_router(module.router)

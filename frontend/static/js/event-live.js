@@ -21,10 +21,12 @@ if (root && root.dataset.eventCode) {
     sessionCheckUrl: `/api/events/${encodeURIComponent(root.dataset.eventCode)}`,
   });
   // The first frame describes what the page was just rendered with; later ones that change
-  // the session, mode or item make the regions listening for "sm:live-state" fetch again.
+  // the session, mode, item or the person's room make the regions listening for "sm:live-state" fetch again.
   let shown = null;
   live.on("state", (frame) => {
-    const now = [frame.session, frame.mode, frame.item].join("|");
+    // The room too: a person moved to another breakout room gets that room's notes.
+    const room = frame.room && typeof frame.room.name === "string" ? frame.room.name : "";
+    const now = [frame.session, frame.mode, frame.item, room].join("|");
     if (shown !== null && now !== shown) {
       document.body.dispatchEvent(new CustomEvent("sm:live-state", { detail: frame }));
     }

@@ -42,6 +42,7 @@ export function attachStage(live, element, options = {}) {
   const speakersElement = element.querySelector(".stage__speakers");
   const rejoinButton = element.querySelector(".stage__rejoin");
   const lowBandwidthBox = element.querySelector(".stage__low-bandwidth");
+  const timerElement = element.querySelector(".stage__timer");
   const agenda = new Map(readAgenda(element).map((item) => [item.key, item]));
   const loadTimeout = options.scriptTimeoutMs ?? SCRIPT_TIMEOUT_MS;
 
@@ -54,6 +55,10 @@ export function attachStage(live, element, options = {}) {
   let scriptPromise = null;
   let scriptElement = null;
   let lowBandwidth = element.dataset.lowBandwidth === "true";
+  // Event time between frames: the server's clock at `welcome`, run on at its time scale.
+  let clockBase = null;
+  let endsAt = null;
+  let timer = null;
 
   function say(text, kind = "info") {
     if (!message) return;
@@ -191,6 +196,44 @@ export function attachStage(live, element, options = {}) {
     });
   }
 
+  function eventNow() {
+    if (!clockBase) return Date.now();
+    return clockBase.eventMs + (performance.now() - clockBase.perfMs) * clockBase.scale;
+  }
+
+  function onWelcome(frame) {
+    const scale = Number(frame.time_scale);
+    clockBase = {
+      eventMs: Date.parse(frame.server_time),
+      perfMs: performance.now(),
+      scale: scale > 0 ? scale : 1,
+    };
+  }
+
+  function showTimer() {
+    if (!timerElement) return;
+    if (endsAt === null) {
+      timerElement.textContent = "";
+      return;
+    }
+    const left = Math.max(0, Math.round((endsAt - eventNow()) / 1000));
+    const minutes = Math.floor(left / 60);
+    const seconds = String(left % 60).padStart(2, "0");
+    const label = room.startsWith("breakout-") ? `Room ${room.slice(9)}` : room;
+    timerElement.textContent = `${label} · ${minutes}:${seconds} left`;
+    timerElement.dataset.ending = String(left <= 60);
+  }
+
+  function followTimer(frame) {
+    endsAt = typeof frame.ends_at === "string" ? Date.parse(frame.ends_at) : null;
+    if (endsAt !== null && timer === null) timer = setInterval(showTimer, 250);
+    if (endsAt === null && timer !== null) {
+      clearInterval(timer);
+      timer = null;
+    }
+    showTimer();
+  }
+
   function showHead(frame) {
     const label = MODE_LABELS[frame.mode] || frame.mode;
     if (modeElement) {
@@ -210,6 +253,7 @@ export function attachStage(live, element, options = {}) {
     room = target && typeof target.name === "string" ? target.name : "main";
     element.dataset.room = room;
     showHead(frame);
+    followTimer(frame);
     if (target && target.jitsi) {
       join(target.jitsi);
       report();
@@ -244,6 +288,8 @@ export function attachStage(live, element, options = {}) {
     });
   }
 
+  if (live.welcome) onWelcome(live.welcome);
+  live.on("welcome", onWelcome);
   const known = live.last("state");
   if (known) follow(known);
   live.on("state", follow);

@@ -117,7 +117,7 @@ def balanced_plan(
     placed: list[list[str]] = [[] for _ in range(rooms)]
     start = 0
     for part in (staff, others):
-        order = [(0 + i) % rooms for i in range(rooms)]
+        order = [(start + i) % rooms for i in range(rooms)]
         pinned = [0] * rooms
         for member in part:
             if member.key in pins:

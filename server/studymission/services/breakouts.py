@@ -7,7 +7,6 @@ process sends each socket the room it belongs to now. The timer (``close_due``) 
 round with a conditional update, so that of several processes exactly one closes it.
 """
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,16 +25,17 @@ from studymission.domain.breakouts import (
     room_names,
     smallest_room,
 )
-from studymission.domain.errors import InvalidInputError, NotFoundError
+from studymission.domain.errors import InvalidInputError
 from studymission.domain.run_of_show import scheduled_item
 from studymission.domain.values import ItemKind, Mode, Problem, Role, SessionSpec
 from studymission.realtime.protocol import iso
-from studymission.services.run_of_show import take_control
+from studymission.services.breakout_plan import ROOM_NAME, read_plan
+from studymission.services.run_of_show import find_session, take_control
 
-ROOM_NAME = re.compile(r"^breakout-([1-9][0-9]{0,3})$")
 #: The warning before a round ends.
 WARNING_BEFORE = timedelta(minutes=1)
-STRATEGIES = ("balanced",)
+#: balanced: groups made now; plan: the groups prepared for the session (breakout_plan).
+STRATEGIES = ("balanced", "plan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +68,7 @@ def _ordered(rooms: Mapping[str, list[str]]) -> list[tuple[str, list[str]]]:
 
 
 def session_of(db: Session, event: Event, key: str) -> tuple[int, SessionSpec]:
-    for session_id, session in read_programme(db, event):
-        if session.key == key:
-            return session_id, session
-    raise NotFoundError(f"no session {key!r} in this event")
+    return find_session(read_programme(db, event), key)
 
 
 def _breakout_item(session: SessionSpec, now: datetime) -> str | None:
@@ -129,10 +126,16 @@ def open_breakouts(
         strategy = request.strategy or "balanced"
         rooms = request.rooms or 0
         if strategy not in STRATEGIES:
-            problems.append(Problem("strategy", strategy, "must be balanced"))
-        if rooms < 1:
+            problems.append(Problem("strategy", strategy, "must be balanced or plan"))
+        elif strategy == "plan":
+            prepared = read_plan(db, event, session.key).assignments
+            if not any(prepared.values()):
+                problems.append(Problem("strategy", strategy, "no groups are prepared for it"))
+            plan = prepared
+            rooms = len(prepared)
+        elif rooms < 1:
             problems.append(Problem("rooms", request.rooms, "must be at least 1"))
-        elif rooms > len(participants):
+        elif strategy == "balanced" and rooms > len(participants):
             problems.append(
                 Problem(
                     "rooms",

@@ -35,9 +35,7 @@ def current_show(db: Session, event: Event, now: datetime) -> ShowState:
     return show_state(programme, read_controls(db, event.id or 0), now)
 
 
-def _find_session(
-    programme: Sequence[tuple[int, SessionSpec]], key: str
-) -> tuple[int, SessionSpec]:
+def find_session(programme: Sequence[tuple[int, SessionSpec]], key: str) -> tuple[int, SessionSpec]:
     for session_id, session in programme:
         if session.key == key:
             return session_id, session
@@ -53,7 +51,7 @@ def change_mode(
     an item, the one the timetable has at `now` is taken (null outside the agenda).
     """
     programme = read_programme(db, event)
-    session_id, session = _find_session(programme, session_key)
+    session_id, session = find_session(programme, session_key)
     problems: list[Problem] = []
     if change.follow_timetable:
         if change.mode is not None or change.item is not None:

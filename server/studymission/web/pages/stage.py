@@ -55,6 +55,8 @@ def _console(
         mode_of_kind={k.value: m.value for k, m in MODE_OF_KIND.items()},
         problems=problems,
         sent=sent,
+        now=desk.clock.now(),
+        time_scale=desk.clock.scale,
     )
 
 
