@@ -291,3 +291,31 @@ def problems_of_time(client: TestClient, headers: dict[str, str], minutes: float
     answer = client.post(f"{URL}/time", json={"minutes": minutes}, headers=headers)
     assert answer.status_code == 422, answer.text
     return {p["path"]: p["reason"] for p in answer.json()["problems"]}
+
+
+def test_groups_prepared_through_the_api_open_with_strategy_plan(
+    client: TestClient, engine: Engine, settings: Settings, clock: Clock, real_time: RealTime
+) -> None:
+    load_event(engine, settings, clock)
+    move_to(real_time, DAY1 + timedelta(minutes=100))
+    moderator = bearer(engine, clock, CODE, "mod1")
+    empty = client.get(f"{URL}/plan", headers=moderator).json()
+    assert empty == {"session": "day1", "locked": False, "rooms": [], "unplanned": ["p001", "p002"]}
+    pinned = client.put(
+        f"{URL}/plan/p002", json={"room": "breakout-1", "pinned": True}, headers=moderator
+    )
+    assert pinned.status_code == 200
+    plan = client.post(f"{URL}/plan", json={"rooms": 2}, headers=moderator).json()
+    assert plan["rooms"] == [
+        {"name": "breakout-1", "members": [{"key": "p002", "pinned": True}]},
+        {"name": "breakout-2", "members": [{"key": "p001", "pinned": False}]},
+    ]
+    bad = client.put(f"{URL}/plan/nobody", json={"room": "room-1"}, headers=moderator)
+    assert bad.status_code == 422
+    assert {p["path"] for p in bad.json()["problems"]} == {"person", "room"}
+    assert client.post(f"{URL}/plan", json={"rooms": 0}, headers=moderator).status_code == 422
+    assert client.get(f"{URL}/plan", headers=bearer(engine, clock, CODE, "p001")).status_code == 403
+    opened = client.post(URL, json={"strategy": "plan", "minutes": 15}, headers=moderator)
+    assert opened.status_code == 200, opened.text
+    assert [r["members"] for r in opened.json()["rooms"]] == [["p002"], ["p001"]]
+    assert client.get(f"{URL}/plan", headers=moderator).json()["locked"] is True

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from studymission.db.breakouts import open_round
 from studymission.domain.errors import NotFoundError
 from studymission.domain.values import STAFF_ROLES
+from studymission.services import breakout_plan
 from studymission.services import breakouts as service
 from studymission.services.access import require_event, require_role
 from studymission.web.api.run_of_show import announce
@@ -80,6 +81,82 @@ def current_breakouts(
     if round_ is None:
         raise NotFoundError(f"no breakout round is open in the session {key}")
     return service.round_view(db, round_)
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rooms: Annotated[int, Field(ge=1)]
+
+
+class PlanSeatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: breakout-N, or null: out of the plan.
+    room: str | None
+    pinned: bool = False
+
+
+def plan_out(view: breakout_plan.PlanView) -> dict[str, Any]:
+    return {
+        "session": view.session,
+        "locked": view.locked,
+        "rooms": [
+            {
+                "name": room.name,
+                "members": [{"key": p.key, "pinned": pinned} for p, pinned in room.members],
+            }
+            for room in view.rooms
+        ],
+        "unplanned": [p.key for p in view.unplanned],
+    }
+
+
+@router.get("/plan")
+def read_plan(code: str, key: str, identity: CurrentIdentity, db: SessionDep) -> dict[str, Any]:
+    """The groups prepared for the session (moderators, secretariat)."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="reading breakout groups")
+    return plan_out(breakout_plan.read_plan(db, event, key))
+
+
+@router.post("/plan")
+def generate_plan(
+    code: str, key: str, body: PlanIn, identity: CurrentIdentity, db: SessionDep, clock: ClockDep
+) -> dict[str, Any]:
+    """Generate balanced groups over `rooms` rooms, keeping pinned people in their room."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="preparing breakout groups")
+    view = breakout_plan.generate_plan(
+        db, event, key, body.rooms, actor=identity.person.name, now=clock.now()
+    )
+    return plan_out(view)
+
+
+@router.put("/plan/{person}")
+def place_in_plan(
+    code: str,
+    key: str,
+    person: str,
+    body: PlanSeatIn,
+    identity: CurrentIdentity,
+    db: SessionDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """Put one person in a room of the plan (pinned there if asked), or out of it."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action="preparing breakout groups")
+    view = breakout_plan.assign(
+        db,
+        event,
+        key,
+        person,
+        body.room,
+        pinned=body.pinned,
+        actor=identity.person.name,
+        now=clock.now(),
+    )
+    return plan_out(view)
 
 
 @router.post("/close")
