@@ -33,6 +33,8 @@ bench: $(STAMP)  ## the benchmarks of bench/ (results in bench/README.md)
 	$(BIN)/python bench/bench_programme.py
 	$(BIN)/python bench/bench_realtime.py
 	$(BIN)/python bench/bench_stage.py
+	$(BIN)/python bench/bench_breakouts.py
+	$(BIN)/python bench/bench_breakouts_open.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/e2e/artifacts

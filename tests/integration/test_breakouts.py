@@ -319,3 +319,18 @@ def test_groups_prepared_through_the_api_open_with_strategy_plan(
     assert opened.status_code == 200, opened.text
     assert [r["members"] for r in opened.json()["rooms"]] == [["p002"], ["p001"]]
     assert client.get(f"{URL}/plan", headers=moderator).json()["locked"] is True
+
+
+def test_generated_groups_can_place_staff_one_per_room(
+    client: TestClient, engine: Engine, settings: Settings, clock: Clock, real_time: RealTime
+) -> None:
+    load_event(engine, settings, clock)
+    move_to(real_time, DAY1 + timedelta(minutes=100))
+    moderator = bearer(engine, clock, CODE, "mod1")
+    plan = client.post(f"{URL}/plan", json={"rooms": 2, "staff": True}, headers=moderator)
+    assert plan.status_code == 200, plan.text
+    rooms = [{m["key"] for m in r["members"]} for r in plan.json()["rooms"]]
+    # The resource person and the moderator, one per room; the participants spread too.
+    assert [len(r & {"rp1", "mod1"}) for r in rooms] == [1, 1]
+    assert [len(r & {"p001", "p002"}) for r in rooms] == [1, 1]
+    assert "sec1" not in set().union(*rooms)

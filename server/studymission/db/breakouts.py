@@ -1,9 +1,11 @@
 """Breakout rounds and their members (tables ``breakout_round``, ``breakout_member``)."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from studymission.db.tables import BreakoutMember, BreakoutRound, Event, EventSession, Person
@@ -34,6 +36,49 @@ def members(db: Session, round_id: int) -> Sequence[tuple[BreakoutMember, Person
         .order_by(col(BreakoutMember.room), col(Person.key))
     )
     return db.exec(query).all()
+
+
+@dataclass(frozen=True, slots=True)
+class Seatable:
+    """The columns of a person a plan needs (ten thousand ORM objects cost half a second)."""
+
+    id: int
+    key: str
+    country: str
+    organization: str
+    role: str
+
+
+def seatable_people(db: Session, event_id: int) -> list[Seatable]:
+    query = (
+        sa_select(
+            col(Person.id),
+            col(Person.key),
+            col(Person.country),
+            col(Person.organization),
+            col(Person.role),
+        )
+        .where(col(Person.event_id) == event_id, col(Person.withdrawn_at).is_(None))
+        .order_by(col(Person.key))
+    )
+    return [Seatable(*row) for row in db.execute(query).all()]
+
+
+def add_members(db: Session, rows: list[dict[str, object]]) -> None:
+    """Insert many members in one statement (executemany), without ORM objects."""
+    if rows:
+        db.execute(insert(BreakoutMember), rows)
+
+
+def room_keys(db: Session, round_id: int) -> list[tuple[str, str]]:
+    """(room, person key) of every member of the round, by room then key."""
+    query = (
+        select(BreakoutMember.room, Person.key)
+        .join(Person, col(Person.id) == BreakoutMember.person_id)
+        .where(BreakoutMember.round_id == round_id)
+        .order_by(col(BreakoutMember.room), col(Person.key))
+    )
+    return list(db.exec(query).all())
 
 
 def rooms_by_person(db: Session, round_id: int) -> dict[int, str]:

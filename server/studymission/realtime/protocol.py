@@ -91,6 +91,17 @@ def state(body: dict[str, Any]) -> str:
     return _dump({"type": "state", **body})
 
 
+def state_prefix(body: dict[str, Any]) -> str:
+    """A ``state`` frame without its closing brace and without `room` and `ends_at`, which
+    differ per person: `state_with_room` completes it."""
+    shared = {k: v for k, v in body.items() if k not in ("room", "ends_at")}
+    return _dump({"type": "state", **shared})[:-1]
+
+
+def state_with_room(prefix: str, room: dict[str, Any], ends_at: str | None) -> str:
+    return f'{prefix},"room":{_dump(room)},"ends_at":{json.dumps(ends_at)}}}'
+
+
 def questions(session: str | None) -> str:
     """The Q&A of `session` changed; the page fetches its queue again."""
     return _dump({"type": "questions", "session": session})

@@ -98,6 +98,7 @@ class Realtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._started_real: datetime | None = None
         self._flush_lock = asyncio.Lock()
+        self._prefix_cache: tuple[ShowState, str] | None = None
         #: One socket-changes write at a time, in order: a disconnect never lands before its
         #: connect, and a flush returns only once everything queued before it is written.
         self._changes_lock = asyncio.Lock()
@@ -168,14 +169,21 @@ class Realtime:
         show = show or self.show(connection.event_code)
         if show is None or snapshot is None:
             return protocol.state({"session": None, "mode": "waiting", "item": None, "room": None})
-        body = state_body(show)
         name, video = self._place(snapshot, show, connection)
         jitsi = self._video(connection, show.session, name) if video and show.session else None
-        body["room"] = {"name": name, "jitsi": jitsi}
         round_ = snapshot.rounds.get(show.session or "")
-        if round_ is not None and name.startswith("breakout-"):
-            body["ends_at"] = protocol.iso(round_.ends_at)
-        return protocol.state(body)
+        ends_at = protocol.iso(round_.ends_at) if round_ and name.startswith("breakout-") else None
+        return protocol.state_with_room(
+            self._state_prefix(show), {"name": name, "jitsi": jitsi}, ends_at
+        )
+
+    def _state_prefix(self, show: ShowState) -> str:
+        """The part of the ``state`` frame that is the same for every socket of `show`
+        (serialised once per show, not once per socket: ten thousand sockets in a switch)."""
+        cached = self._prefix_cache
+        if cached is None or cached[0] != show:
+            cached = self._prefix_cache = (show, protocol.state_prefix(state_body(show)))
+        return cached[1]
 
     @staticmethod
     def _place(
@@ -222,6 +230,11 @@ class Realtime:
             return
         session = show.session
         needed = [c for c in connections if self._needs_token(c, show)]
+        if self.jitsi.mode == "none":
+            # Nothing to sign: naming the room is cheaper than a trip to a thread.
+            for connection in needed:
+                self._video(connection, session, connection.room)
+            return
         for start in range(0, len(needed), MINT_SLICE):
             chunk = needed[start : start + MINT_SLICE]
 

@@ -78,13 +78,27 @@ def read_plan(db: Session, event: Event, session_key: str) -> PlanView:
     )
 
 
+#: Roles placed one per room when the groups are generated with `staff`.
+STAFF_IN_ROOMS = frozenset({Role.RESOURCE_PERSON.value, Role.MODERATOR.value})
+
+
 def generate_plan(
-    db: Session, event: Event, session_key: str, rooms: int, *, actor: str, now: datetime
+    db: Session,
+    event: Event,
+    session_key: str,
+    rooms: int,
+    *,
+    staff: bool = False,
+    actor: str,
+    now: datetime,
 ) -> PlanView:
-    """Balanced groups of every participant over `rooms` rooms, keeping pinned people where
-    they are pinned; replaces the plan; commits."""
+    """Balanced groups of every participant over `rooms` rooms (with `staff`, resource
+    persons and moderators too, one per room while there are rooms enough), keeping pinned
+    people where they are pinned; replaces the plan; commits."""
     session_id, session = session_of(db, event, session_key)
-    participants = [p for p in list_people(db, event) if p.role == Role.PARTICIPANT.value]
+    people = list_people(db, event)
+    participants = [p for p in people if p.role == Role.PARTICIPANT.value]
+    placed = participants + [p for p in people if staff and p.role in STAFF_IN_ROOMS]
     pinned = {person.key: plan.room for plan, person in _rows(db, session_id) if plan.pinned}
     problems: list[Problem] = []
     if not 1 <= rooms <= min(MAX_ROOMS, max(len(participants), 1)):
@@ -99,7 +113,9 @@ def generate_plan(
             )
     groups: tuple[tuple[str, ...], ...] = ()
     if not problems:
-        members = [Member(p.key, p.country, p.organization) for p in participants]
+        members = [
+            Member(p.key, p.country, p.organization, staff=p.role in STAFF_IN_ROOMS) for p in placed
+        ]
         try:
             groups = balanced_plan(members, rooms, pins=pins)
         except PlanError as error:
@@ -110,7 +126,7 @@ def generate_plan(
     if problems:
         db.rollback()
         raise InvalidInputError("the plan was not changed", problems)
-    by_key = {p.key: p for p in participants}
+    by_key = {p.key: p for p in placed}
     db.exec(delete(BreakoutPlan).where(col(BreakoutPlan.session_id) == session_id))
     for name, keys in zip(room_names(rooms), groups, strict=True):
         for key in keys:
@@ -124,7 +140,7 @@ def generate_plan(
                     updated_by=actor,
                 )
             )
-    _audit(db, event, actor, now, {"session": session.key, "generated": rooms})
+    _audit(db, event, actor, now, {"session": session.key, "generated": rooms, "staff": staff})
     db.commit()
     return read_plan(db, event, session_key)
 

@@ -49,8 +49,8 @@ class OpenRequest:
 def round_view(db: Session, round_: BreakoutRound) -> dict[str, Any]:
     """The round as the API answers it: id, end, and each room's members."""
     rooms: dict[str, list[str]] = {name: [] for name in room_names(round_.rooms)}
-    for member, person in store.members(db, round_.id or 0):
-        rooms.setdefault(member.room, []).append(person.key)
+    for room, key in store.room_keys(db, round_.id or 0):
+        rooms.setdefault(room, []).append(key)
     return {
         "round": round_.id,
         "ends_at": iso(round_.ends_at),
@@ -85,7 +85,7 @@ def open_breakouts(
     """Open a round and move its members at once; commits. Every problem is listed; on any,
     nothing is written."""
     session_id, session = session_of(db, event, session_key)
-    people = list(list_people(db, event))
+    people = store.seatable_people(db, event.id or 0)
     participants = [p for p in people if p.role == Role.PARTICIPANT.value]
     by_key = {p.key: p for p in people}
     problems: list[Problem] = []
@@ -171,17 +171,20 @@ def open_breakouts(
     )
     db.add(round_)
     db.flush()
-    for room, keys in plan.items():
-        for key in keys:
-            db.add(
-                BreakoutMember(
-                    round_id=round_.id or 0,
-                    person_id=by_key[key].id or 0,
-                    room=room,
-                    placed="plan",
-                    placed_at=now,
-                )
-            )
+    store.add_members(
+        db,
+        [
+            {
+                "round_id": round_.id,
+                "person_id": by_key[key].id,
+                "room": room,
+                "placed": "plan",
+                "placed_at": now,
+            }
+            for room, keys in plan.items()
+            for key in keys
+        ],
+    )
     item = _breakout_item(session, now)
     take_control(db, event, session_id, actor=actor, now=now, mode=Mode.BREAKOUTS, item=item)
     _audit(db, event, actor, now, "breakouts.open", session.key, round_, rooms=rooms)

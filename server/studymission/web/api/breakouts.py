@@ -87,6 +87,8 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rooms: Annotated[int, Field(ge=1)]
+    #: Resource persons and moderators too, one per room.
+    staff: bool = False
 
 
 class PlanSeatIn(BaseModel):
@@ -128,7 +130,7 @@ def generate_plan(
     event = require_event(identity, code)
     require_role(identity, STAFF_ROLES, action="preparing breakout groups")
     view = breakout_plan.generate_plan(
-        db, event, key, body.rooms, actor=identity.person.name, now=clock.now()
+        db, event, key, body.rooms, staff=body.staff, actor=identity.person.name, now=clock.now()
     )
     return plan_out(view)
 

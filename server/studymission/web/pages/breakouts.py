@@ -167,14 +167,26 @@ def _plan_act(desk: Desk, code: str, session: str, action: Callable[[], Any]) ->
 
 
 @router.post("/events/{code}/breakouts/plan/{session}/generate")
-def generate(code: str, session: str, desk: DeskDep, rooms: Annotated[int, Form()]) -> Response:
+def generate(
+    code: str,
+    session: str,
+    desk: DeskDep,
+    rooms: Annotated[int, Form()],
+    staff: Annotated[bool, Form()] = False,
+) -> Response:
     event = require_event(desk.identity, code)
     return _plan_act(
         desk,
         code,
         session,
         lambda: breakout_plan.generate_plan(
-            desk.db, event, session, rooms, actor=desk.identity.person.name, now=desk.clock.now()
+            desk.db,
+            event,
+            session,
+            rooms,
+            staff=staff,
+            actor=desk.identity.person.name,
+            now=desk.clock.now(),
         ),
     )
 
