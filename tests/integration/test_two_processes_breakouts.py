@@ -148,7 +148,8 @@ async def scenario(a: Server, b: Server, code: str, token: dict[str, str]) -> tu
         marks = {id(c): len(c.frames) for c in clients}
 
         # Opened through A: each page, on A or on B, is told its room and the round's end.
-        body = {"assignments": {"breakout-1": ["p001"], "breakout-2": ["p002"]}, "minutes": 2}
+        # 3 event minutes (6 real s): room for the one-minute warning even on a loaded machine.
+        body = {"assignments": {"breakout-1": ["p001"], "breakout-2": ["p002"]}, "minutes": 3}
         opened = await asyncio.to_thread(a.post, url, moderator, body)
         assert opened.status_code == 200, opened.text
         view = opened.json()
