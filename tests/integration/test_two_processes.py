@@ -20,6 +20,7 @@ import secrets
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,17 @@ def tokens(engine: Engine, code: str, keys: list[str]) -> dict[str, str]:
     return made
 
 
-def test_two_processes_share_notices_presence_and_roster(
-    shared_engine: Engine, tmp_path: Path
-) -> None:
-    # A code of its own: the Redis channel is shared by whatever else uses this Redis.
-    code = f"TWO-PROC-{secrets.token_hex(4)}"
+@contextmanager
+def two_servers(
+    engine: Engine, tmp_path: Path, prefix: str
+) -> Iterator[tuple[Server, Server, str, dict[str, dict[str, str]]]]:
+    """An event of its own (code `prefix`-random: the Redis channel is shared by whatever
+    else uses this Redis) served by two processes on PostgreSQL and Redis, with tokens for
+    p001, p002 and mod1; yields (A, B, code, tokens), then asserts both shut down cleanly."""
+    code = f"{prefix}-{secrets.token_hex(4)}"
     settings = Settings(secret_key=SECRET, var_dir=tmp_path / "var")
-    load_event(shared_engine, settings, Clock(EventClock(T0, T0, 1.0)), make_spec(code=code))
-    token = tokens(shared_engine, code, ["p001", "p002", "mod1"])
+    load_event(engine, settings, Clock(EventClock(T0, T0, 1.0)), make_spec(code=code))
+    token = tokens(engine, code, ["p001", "p002", "mod1"])
     env = server_env(
         POSTGRES_URL,
         tmp_path,
@@ -123,7 +127,7 @@ def test_two_processes_share_notices_presence_and_roster(
         b.launch()
         a.wait_ready()
         b.wait_ready()
-        run_async(scenario(shared_engine, a, b, code, token))
+        yield a, b, code, token
         # Both shut down cleanly (uvicorn re-raises SIGTERM once it has shut down).
         assert (a.terminate(), b.terminate()) == (-signal.SIGTERM, -signal.SIGTERM)
         for server in (a, b):
@@ -131,6 +135,13 @@ def test_two_processes_share_notices_presence_and_roster(
     finally:
         a.stop()
         b.stop()
+
+
+def test_two_processes_share_notices_presence_and_roster(
+    shared_engine: Engine, tmp_path: Path
+) -> None:
+    with two_servers(shared_engine, tmp_path, "TWO-PROC") as (a, b, code, token):
+        run_async(scenario(shared_engine, a, b, code, token))
 
 
 async def scenario(engine: Engine, a: Server, b: Server, code: str, token: dict[str, str]) -> None:

@@ -12,11 +12,9 @@ seconds. Every wait has a deadline; nothing asserted depends on a fixed sleep.
 """
 
 import asyncio
-import secrets
-import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +23,21 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from studymission.config import Settings
 from studymission.db.events import get_event
 from studymission.db.tables import AuditEntry, BreakoutRound
-from studymission.domain.clock import EventClock
-from studymission.services.clock import Clock
-from tests.conftest import POSTGRES_URL
-from tests.factories import make_spec
-from tests.integration.helpers import load_event, run_async
+from tests.integration.helpers import run_async
 from tests.integration.servers import (
-    SECRET,
     LiveClient,
     Server,
     auth,
-    clean_shutdown,
-    free_port,
     parse_time,
-    server_env,
 )
 from tests.integration.test_two_processes import (  # noqa: F401 - shared_engine is a fixture
     REDIS_URL,
     SCALE,
     T0,
     shared_engine,
-    tokens,
+    two_servers,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,34 +51,10 @@ def test_two_processes_share_a_breakout_round_and_close_it_once(
     shared_engine: Engine,  # noqa: F811 - the fixture imported above
     tmp_path: Path,
 ) -> None:
-    # A code of its own: the Redis channel is shared by whatever else uses this Redis.
-    code = f"TWO-BRK-{secrets.token_hex(4)}"
-    settings = Settings(secret_key=SECRET, var_dir=tmp_path / "var")
-    load_event(shared_engine, settings, Clock(EventClock(T0, T0, 1.0)), make_spec(code=code))
-    token = tokens(shared_engine, code, ["p001", "p002", "mod1"])
-    env = server_env(
-        POSTGRES_URL,
-        tmp_path,
-        time_scale=SCALE,
-        clock_start=T0,
-        clock_anchor=datetime.now(UTC),
-        redis_url=REDIS_URL,
-    )
-    a = Server("a", free_port(), env, tmp_path / "a")
-    b = Server("b", free_port(), env, tmp_path / "b")
-    try:
-        a.launch()
-        b.launch()
-        a.wait_ready()
-        b.wait_ready()
+    with two_servers(shared_engine, tmp_path, "TWO-BRK") as (a, b, code, token):
         round_id, ends_at = run_async(scenario(a, b, code, token))
-        assert (a.terminate(), b.terminate()) == (-signal.SIGTERM, -signal.SIGTERM)
-        for server in (a, b):
-            assert clean_shutdown(server.log()), server.log()
-            assert "the timer tick failed" not in server.log(), server.log()
-    finally:
-        a.stop()
-        b.stop()
+    for server in (a, b):
+        assert "the timer tick failed" not in server.log(), server.log()
     closed_exactly_once_by_the_timer(shared_engine, code, round_id, ends_at)
 
 
