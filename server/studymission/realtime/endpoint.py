@@ -111,11 +111,11 @@ async def live_socket(websocket: WebSocket, code: str) -> None:
         person_email=person.email,
     )
     clock = realtime.clock
-    show = snapshot.show(clock.now())
+    _room, round_ = snapshot.assigned(snapshot.show(clock.now()), connection.person_id)
     if (
         person.role == Role.PARTICIPANT.value
-        and snapshot.assigned(show, connection.person_id)[1] is not None
-        and connection.person_id not in snapshot.rounds[show.session or ""].rooms
+        and round_ is not None
+        and connection.person_id not in round_.rooms
     ):
         await realtime.place_late(connection)
     realtime.tracker.open(connection.socket, snapshot.frame, connection.person_id, clock.now())

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, delete, select
 
 from studymission.db import breakouts as rounds
-from studymission.db.events import list_people, lock_event, read_programme
+from studymission.db.events import get_person, list_people, lock_event, read_programme
 from studymission.db.tables import AuditEntry, BreakoutPlan, Event, Person
 from studymission.domain.breakouts import Member, PlanError, balanced_plan, room_names
 from studymission.domain.errors import InvalidInputError
@@ -25,6 +25,12 @@ ROOM_NAME = re.compile(r"^breakout-([1-9][0-9]{0,3})$")
 
 def session_of(db: Session, event: Event, key: str) -> tuple[int, SessionSpec]:
     return find_session(read_programme(db, event), key)
+
+
+def active_person(db: Session, event: Event, key: str) -> Person | None:
+    """The person `key` of the event, unless a later spec withdrew them."""
+    person = get_person(db, event, key)
+    return person if person is not None and person.withdrawn_at is None else None
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ def assign(
 ) -> PlanView:
     """Put one person in `room` of the plan (pinned there if asked), or out of it; commits."""
     session_id, session = session_of(db, event, session_key)
-    person = next((p for p in list_people(db, event) if p.key == person_key), None)
+    person = active_person(db, event, person_key)
     problems: list[Problem] = []
     if person is None:
         problems.append(Problem("person", person_key, "no such person"))

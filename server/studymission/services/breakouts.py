@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from studymission.db import breakouts as store
-from studymission.db.events import list_people, lock_event, read_programme
+from studymission.db.events import lock_event, read_programme
 from studymission.db.run_of_show import get_control
 from studymission.db.tables import AuditEntry, BreakoutMember, BreakoutRound, Event, Person
 from studymission.domain.breakouts import (
@@ -29,7 +29,7 @@ from studymission.domain.errors import InvalidInputError
 from studymission.domain.run_of_show import scheduled_item
 from studymission.domain.values import ItemKind, Mode, Problem, Role, SessionSpec
 from studymission.realtime.protocol import iso
-from studymission.services.breakout_plan import ROOM_NAME, read_plan
+from studymission.services.breakout_plan import ROOM_NAME, active_person, read_plan
 from studymission.services.run_of_show import find_session, take_control
 
 #: The warning before a round ends.
@@ -287,7 +287,7 @@ def move_person(
     session_id, session = session_of(db, event, session_key)
     lock_event(db, event)
     round_ = store.open_round(db, session_id)
-    person = next((p for p in list_people(db, event) if p.key == person_key), None)
+    person = active_person(db, event, person_key)
     problems: list[Problem] = []
     if round_ is None:
         problems.append(Problem("round", None, f"no round is open in the session {session.key}"))

@@ -7,11 +7,10 @@ from datetime import datetime
 from sqlmodel import Session
 
 from studymission.db import breakouts as store
-from studymission.db.events import list_sessions
 from studymission.db.tables import Event
 from studymission.domain.breakouts import room_names
 from studymission.domain.values import ItemKind, Role
-from studymission.services.breakout_plan import PlanView, read_plan
+from studymission.services.breakout_plan import PlanView, read_plan, session_of
 from studymission.services.roster import RosterEntry, live_roster
 from studymission.services.stage import StageView, stage_view
 
@@ -87,7 +86,7 @@ def breakouts_view(
     participants = sum(1 for e in roster.values() if e.role == Role.PARTICIPANT.value)
     if session is None:
         return BreakoutsView(stage, None, None, (), (), None, participants, DEFAULT_MINUTES, now)
-    session_id = next((sid for sid, key in _session_ids(db, event) if key == session.key), 0)
+    session_id, _spec = session_of(db, event, session.key)
     round_ = store.open_round(db, session_id)
     rooms: tuple[RoomView, ...] = ()
     main: tuple[Seat, ...] = ()
@@ -130,7 +129,3 @@ def breakouts_view(
         suggested_minutes=suggested,
         now=now,
     )
-
-
-def _session_ids(db: Session, event: Event) -> list[tuple[int, str]]:
-    return [(s.id or 0, s.key) for s in list_sessions(db, event)]

@@ -1,6 +1,7 @@
 """Breakout rounds (CONTRACT §4b): open, close, and, during a round, change its time or move
 one person. The console calls the same service; every change is announced on the bus."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -8,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from studymission.db.breakouts import open_round
+from studymission.db.tables import Event
 from studymission.domain.errors import NotFoundError
 from studymission.domain.values import STAFF_ROLES
 from studymission.services import breakout_plan
 from studymission.services import breakouts as service
-from studymission.services.access import require_event, require_role
+from studymission.services.access import Identity, require_event, require_role
 from studymission.web.api.run_of_show import announce
 from studymission.web.deps import ClockDep, CurrentIdentity, SessionDep
 
@@ -46,6 +48,22 @@ class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+async def _change(
+    request: Request,
+    identity: Identity,
+    code: str,
+    action: str,
+    work: Callable[[Event], dict[str, Any]],
+) -> dict[str, Any]:
+    """A change to the round by a moderator or the secretariat: checked, written in a worker
+    thread, then announced on the bus so that every page follows."""
+    event = require_event(identity, code)
+    require_role(identity, STAFF_ROLES, action=action)
+    view = await run_in_threadpool(work, event)
+    await announce(request, code)
+    return view
+
+
 @router.post("")
 async def open_breakouts(
     code: str,
@@ -57,16 +75,18 @@ async def open_breakouts(
     request: Request,
 ) -> dict[str, Any]:
     """Open a round; its members are moved at once (moderators, secretariat)."""
-    event = require_event(identity, code)
-    require_role(identity, STAFF_ROLES, action="opening breakout rooms")
     wanted = service.OpenRequest(
         minutes=body.minutes, rooms=body.rooms, strategy=body.strategy, assignments=body.assignments
     )
-    view = await run_in_threadpool(
-        service.open_breakouts, db, event, key, wanted, actor=identity.person.name, now=clock.now()
+    return await _change(
+        request,
+        identity,
+        code,
+        "opening breakout rooms",
+        lambda event: service.open_breakouts(
+            db, event, key, wanted, actor=identity.person.name, now=clock.now()
+        ),
     )
-    await announce(request, code)
-    return view
 
 
 @router.get("")
@@ -172,13 +192,15 @@ async def close_breakouts(
     request: Request,
 ) -> dict[str, Any]:
     """Close the round: mode returns to stage, everyone returns to main."""
-    event = require_event(identity, code)
-    require_role(identity, STAFF_ROLES, action="closing breakout rooms")
-    view = await run_in_threadpool(
-        service.close_breakouts, db, event, key, actor=identity.person.name, now=clock.now()
+    return await _change(
+        request,
+        identity,
+        code,
+        "closing breakout rooms",
+        lambda event: service.close_breakouts(
+            db, event, key, actor=identity.person.name, now=clock.now()
+        ),
     )
-    await announce(request, code)
-    return view
 
 
 @router.post("/time")
@@ -192,19 +214,15 @@ async def change_time(
     request: Request,
 ) -> dict[str, Any]:
     """Extend or shorten the open round by `minutes`."""
-    event = require_event(identity, code)
-    require_role(identity, STAFF_ROLES, action="changing a round's time")
-    view = await run_in_threadpool(
-        service.change_end,
-        db,
-        event,
-        key,
-        body.minutes,
-        actor=identity.person.name,
-        now=clock.now(),
+    return await _change(
+        request,
+        identity,
+        code,
+        "changing a round's time",
+        lambda event: service.change_end(
+            db, event, key, body.minutes, actor=identity.person.name, now=clock.now()
+        ),
     )
-    await announce(request, code)
-    return view
 
 
 @router.post("/move")
@@ -218,17 +236,12 @@ async def move(
     request: Request,
 ) -> dict[str, Any]:
     """Move one person to another room of the round (or to main); their page follows."""
-    event = require_event(identity, code)
-    require_role(identity, STAFF_ROLES, action="moving people between rooms")
-    view = await run_in_threadpool(
-        service.move_person,
-        db,
-        event,
-        key,
-        body.person,
-        body.room,
-        actor=identity.person.name,
-        now=clock.now(),
+    return await _change(
+        request,
+        identity,
+        code,
+        "moving people between rooms",
+        lambda event: service.move_person(
+            db, event, key, body.person, body.room, actor=identity.person.name, now=clock.now()
+        ),
     )
-    await announce(request, code)
-    return view
