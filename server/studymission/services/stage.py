@@ -68,7 +68,9 @@ class StageView:
         ]
 
 
-def _status(item: AgendaItemSpec, current: AgendaItemSpec | None, following: Any) -> str:
+def _status(
+    item: AgendaItemSpec, current: AgendaItemSpec | None, following: AgendaItemSpec | None
+) -> str:
     if current is not None and item.key == current.key:
         return "now"
     if following is not None and item.key == following.key:
