@@ -35,6 +35,9 @@ bench: $(STAMP)  ## the benchmarks of bench/ (results in bench/README.md)
 	$(BIN)/python bench/bench_stage.py
 	$(BIN)/python bench/bench_breakouts.py
 	$(BIN)/python bench/bench_breakouts_open.py
+	$(BIN)/python bench/bench_media_package.py
+	$(BIN)/python bench/bench_media_serving.py
+	$(BIN)/python bench/bench_media_serving.py --paced
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/e2e/artifacts

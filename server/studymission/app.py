@@ -16,12 +16,13 @@ from studymission.realtime import endpoint as realtime_endpoint
 from studymission.realtime.bus import make_bus
 from studymission.realtime.runtime import Realtime
 from studymission.services.clock import Clock, clock_from_settings
-from studymission.web import errors, templating
+from studymission.web import errors, media, templating
 from studymission.web.api import attendance as attendance_api
 from studymission.web.api import breakout_notes as breakout_notes_api
 from studymission.web.api import breakouts as breakouts_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health, webhooks
+from studymission.web.api import playback as playback_api
 from studymission.web.api import questions as questions_api
 from studymission.web.api import run_of_show as run_of_show_api
 from studymission.web.limits import BodySizeLimit
@@ -29,7 +30,9 @@ from studymission.web.pages import attendance as attendance_pages
 from studymission.web.pages import breakout_notes as breakout_notes_pages
 from studymission.web.pages import breakouts as breakout_pages
 from studymission.web.pages import home, join, programme_editor, roster, secretariat
+from studymission.web.pages import media as media_pages
 from studymission.web.pages import questions as questions_pages
+from studymission.web.pages import site_visit as site_visit_pages
 from studymission.web.pages import stage as stage_pages
 
 SESSION_COOKIE = "studymission_session"
@@ -73,7 +76,11 @@ def create_app(
         max_age=60 * 60 * 24 * 60,
     )
     # The limit leaves room for multipart framing around the largest accepted file.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes + 64 * 1024,
+        exempt=[media_pages.UPLOAD_PATH],
+    )
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir / "static"), name="static")
     routers = (
@@ -84,11 +91,14 @@ def create_app(
         run_of_show_api,
         breakouts_api,
         breakout_notes_api,
+        playback_api,
         webhooks,
+        media,
         realtime_endpoint,
         join,
         home,
         secretariat,
+        media_pages,
         programme_editor,
         roster,
         attendance_pages,
@@ -96,6 +106,7 @@ def create_app(
         stage_pages,
         breakout_pages,
         breakout_notes_pages,
+        site_visit_pages,
     )
     for module in routers:
         app.include_router(module.router)

@@ -8,7 +8,7 @@ import copy
 import gc
 import json
 import sys
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -17,17 +17,24 @@ import typer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from studymission.cli_media import media_app, progress_bar
 from studymission.config import Settings
 from studymission.db.engine import make_engine
 from studymission.db.migrate import upgrade
 from studymission.domain.errors import DomainError, InvalidInputError
 from studymission.exporters.attendance_tables import attendance_csv, attendance_json
 from studymission.services import attendance as attendance_service
+from studymission.services import media as media_service
 from studymission.services import people as people_service
 from studymission.services.access import create_api_token, join_url
 from studymission.services.clock import Clock, clock_from_settings
+from studymission.services.demo import (
+    SAMPLE_NAME,
+    SAMPLE_SECONDS,
+    build_demo_spec,
+    ensure_site_visit,
+)
 from studymission.services.demo import TIMEZONE as DEMO_TIMEZONE
-from studymission.services.demo import build_demo_spec
 from studymission.services.events import load_spec, parse_spec_json, require_event
 
 app = typer.Typer(
@@ -41,6 +48,7 @@ people_app = typer.Typer(no_args_is_help=True, help="People of an event and thei
 app.add_typer(event_app, name="event")
 app.add_typer(token_app, name="token")
 app.add_typer(people_app, name="people")
+app.add_typer(media_app, name="media")
 
 
 class Context:
@@ -93,6 +101,16 @@ def demo(
     no_serve: Annotated[
         bool, typer.Option(help="Only seed the event and print the links.")
     ] = False,
+    sample: Annotated[
+        bool | None,
+        typer.Option(
+            "--sample/--no-sample",
+            help=f"Make the site-visit recording {SAMPLE_NAME} if missing (default: when serving).",
+        ),
+    ] = None,
+    sample_seconds: Annotated[
+        int, typer.Option(min=1, help="Length of a newly made site-visit recording.")
+    ] = SAMPLE_SECONDS,
 ) -> None:
     """Seed the demo study mission, print join links, and serve it."""
     with Context() as ctx:
@@ -111,8 +129,32 @@ def demo(
         typer.echo(f"Demo event {outcome.event.code}: {outcome.event.title}")
         for label, key in _demo_people(outcome.join_tokens):
             typer.echo(f"  {label:<16} {join_url(base, outcome.join_tokens[key])}")
+        if (not no_serve) if sample is None else sample:
+            _ensure_site_visit(ctx.settings, sample_seconds)
         if not no_serve:
             _serve(ctx, host, port)
+
+
+def _ensure_site_visit(settings: Settings, seconds: int) -> None:
+    try:
+        ffmpeg = media_service.ffmpeg_executable(settings)
+        existing = media_service.read_package(settings.media_dir, SAMPLE_NAME)
+        if existing is None:
+            with progress_bar(f"Making the site-visit recording ({seconds} s)") as advance:
+                existing = ensure_site_visit(
+                    settings.media_dir,
+                    ffmpeg=ffmpeg,
+                    now=datetime.now(UTC),
+                    seconds=seconds,
+                    on_progress=advance,
+                )
+    except media_service.MediaError as error:
+        # The rest of the demo works without the recording, so it is a warning, not an end.
+        for problem in error.problems:
+            typer.echo(problem, err=True)
+        typer.echo("warning: the demo runs without its site-visit recording", err=True)
+        return
+    typer.echo(f"  {'site visit':<16} {existing.url} ({existing.duration:.0f} s)")
 
 
 def _demo_people(tokens: dict[str, str]) -> list[tuple[str, str]]:

@@ -3,6 +3,8 @@
 CONTRACT §5 names them. ``Settings`` is built in ``create_app`` / the CLI, never at import.
 """
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +46,15 @@ class Settings(BaseSettings):
     #: Self-hosted: the bearer token Prosody's ``event_sync`` module sends with its callbacks.
     jitsi_events_token: SecretStr | None = None
     media_dir: Path = PROJECT_ROOT / "media"
+    #: An ffmpeg executable to package recordings with (default: the imageio-ffmpeg wheel's).
+    ffmpeg_binary: str | None = None
+    #: The secret of the signed media cookies that nginx's ``secure_link`` checks too
+    #: (default: derived from ``SECRET_KEY``; ``studymission media secret`` prints it).
+    media_secret: SecretStr | None = None
+    #: Real seconds a media access grant lasts; pages renew it well before then.
+    media_access_seconds: int = 900
+    #: Largest recording accepted by the upload page, in bytes.
+    max_media_upload_bytes: int = 8 * 1024**3
     smtp_url: str | None = None
     var_dir: Path = PROJECT_ROOT / "var"
     frontend_dir: Path = PROJECT_ROOT / "frontend"
@@ -75,6 +86,13 @@ class Settings(BaseSettings):
     @property
     def is_https(self) -> bool:
         return self.base_url.startswith("https://")
+
+    def media_signing_key(self) -> str:
+        """The secret shared with nginx for signed media access (``secure_link_md5``)."""
+        if self.media_secret is not None:
+            return self.media_secret.get_secret_value()
+        derived = hmac.new(self.signing_key().encode(), b"studymission media", hashlib.sha256)
+        return derived.hexdigest()[:40]
 
     def signing_key(self) -> str:
         """The secret that signs cookies and derives join links.

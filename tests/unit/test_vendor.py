@@ -21,12 +21,12 @@ def _listed() -> list[re.Match[str]]:
 
 def test_every_vendored_file_matches_its_pinned_hash_and_has_a_licence() -> None:
     listed = _listed()
-    assert [m["file"] for m in listed] == ["htmx-2.0.11.min.js"]
+    assert [m["file"] for m in listed] == ["htmx-2.0.11.min.js", "hls-1.7.4.min.mjs"]
     for match in listed:
         path = VENDOR / match["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == match["sha"]
         assert match["version"] in path.name
-        licence = VENDOR / path.name.replace(".min.js", ".LICENSE")
+        licence = VENDOR / re.sub(r"\.min\.m?js$", ".LICENSE", path.name)
         assert licence.read_text(encoding="utf-8").strip() != ""
 
 
@@ -34,3 +34,9 @@ def test_pages_load_the_pinned_htmx_from_this_server() -> None:
     base = (VENDOR.parents[1] / "templates" / "base.html").read_text(encoding="utf-8")
     assert '<script src="/static/vendor/htmx-2.0.11.min.js" defer></script>' in base
     assert "https://" not in base
+
+
+def test_the_site_visit_player_imports_the_pinned_hls_js_from_this_server() -> None:
+    player = (VENDOR.parent / "js" / "site-visit.js").read_text(encoding="utf-8")
+    assert 'const HLS_MODULE = "/static/vendor/hls-1.7.4.min.mjs";' in player
+    assert "https://" not in player

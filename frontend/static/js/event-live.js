@@ -10,6 +10,8 @@
 //             room" themselves.
 import { connectLive } from "./live.js";
 import { attachStage } from "./stage.js";
+import { attachSiteVisit } from "./site-visit.js";
+import { eventClock } from "./event-clock.js";
 
 const root = document.getElementById("live-connection");
 if (root && root.dataset.eventCode) {
@@ -45,7 +47,16 @@ if (root && root.dataset.eventCode) {
   });
   const stageElement = document.getElementById("stage");
   if (root.dataset.presence === "stage" && stageElement) {
-    window.studymissionStage = attachStage(live, stageElement);
+    window.studymissionStage = attachStage(live, stageElement, { eventCode: root.dataset.eventCode });
+  }
+  // The console's preview of the site visit: the same player, muted, reporting nothing.
+  const preview = document.querySelector("#site-visit-preview .visit");
+  if (preview) {
+    window.studymissionPreview = attachSiteVisit(live, preview, {
+      eventCode: root.dataset.eventCode,
+      clock: eventClock(live),
+      preview: true,
+    });
   }
   // For other modules (playback) and for tests.
   window.studymissionLive = live;

@@ -10,6 +10,9 @@
 // If external_api.js cannot load (a firewall, an outage), the page says so and everything
 // else — programme, notices, questions — keeps working.
 
+import { eventClock } from "./event-clock.js";
+import { attachSiteVisit } from "./site-visit.js";
+
 const MODE_LABELS = {
   waiting: "Waiting to start",
   stage: "Main stage",
@@ -19,9 +22,6 @@ const MODE_LABELS = {
   ended: "Session ended",
 };
 const SCRIPT_TIMEOUT_MS = 20000;
-// Until the site-visit player reports what it plays, an open page in that mode counts as
-// watching (the site visit is a stream, not a conference).
-const WATCHING_MODES = new Set(["site_visit"]);
 const LOW_RESOLUTION = 180;
 const NORMAL_RESOLUTION = 720;
 
@@ -55,8 +55,8 @@ export function attachStage(live, element, options = {}) {
   let scriptPromise = null;
   let scriptElement = null;
   let lowBandwidth = element.dataset.lowBandwidth === "true";
-  // Event time between frames: the server's clock at `welcome`, run on at its time scale.
-  let clockBase = null;
+  const clock = eventClock(live);
+  let visit = null; // the site-visit player (site-visit.js), attached below
   let endsAt = null;
   let timer = null;
 
@@ -67,7 +67,8 @@ export function attachStage(live, element, options = {}) {
   }
 
   function report() {
-    live.setPresence({ in_room: joined || WATCHING_MODES.has(mode), room });
+    // In the site visit there is no call: watching the stream is being in the room.
+    live.setPresence({ in_room: joined || (visit !== null && visit.watching), room });
     element.dataset.inRoom = String(joined);
   }
 
@@ -196,27 +197,13 @@ export function attachStage(live, element, options = {}) {
     });
   }
 
-  function eventNow() {
-    if (!clockBase) return Date.now();
-    return clockBase.eventMs + (performance.now() - clockBase.perfMs) * clockBase.scale;
-  }
-
-  function onWelcome(frame) {
-    const scale = Number(frame.time_scale);
-    clockBase = {
-      eventMs: Date.parse(frame.server_time),
-      perfMs: performance.now(),
-      scale: scale > 0 ? scale : 1,
-    };
-  }
-
   function showTimer() {
     if (!timerElement) return;
     if (endsAt === null) {
       timerElement.textContent = "";
       return;
     }
-    const left = Math.max(0, Math.round((endsAt - eventNow()) / 1000));
+    const left = Math.max(0, Math.round((endsAt - clock.now()) / 1000));
     const minutes = Math.floor(left / 60);
     const seconds = String(left % 60).padStart(2, "0");
     const label = room.startsWith("breakout-") ? `Room ${room.slice(9)}` : room;
@@ -261,7 +248,7 @@ export function attachStage(live, element, options = {}) {
     }
     leave();
     rejoinButton.hidden = true;
-    if (frame.mode === "site_visit") say("The virtual site visit is on: watch it here.", "info");
+    if (frame.mode === "site_visit") say("", "info"); // the player below speaks for itself
     else if (frame.mode === "ended") say("This session has ended. Thank you for taking part.", "info");
     else say("The video call opens when the session starts.", "info");
   }
@@ -288,8 +275,15 @@ export function attachStage(live, element, options = {}) {
     });
   }
 
-  if (live.welcome) onWelcome(live.welcome);
-  live.on("welcome", onWelcome);
+  const visitElement = element.querySelector(".visit");
+  if (visitElement) {
+    visit = attachSiteVisit(live, visitElement, {
+      eventCode: options.eventCode || "",
+      clock,
+      onChange: report,
+    });
+  }
+
   const known = live.last("state");
   if (known) follow(known);
   live.on("state", follow);
@@ -306,6 +300,9 @@ export function attachStage(live, element, options = {}) {
     },
     get lowBandwidth() {
       return lowBandwidth;
+    },
+    get visit() {
+      return visit;
     },
   };
 }

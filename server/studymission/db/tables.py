@@ -361,3 +361,54 @@ class BreakoutPlan(SQLModel, table=True):
     pinned: bool = False
     updated_at: datetime = _utc(nullable=False)
     updated_by: str = Field(max_length=200)
+
+
+class SessionPlayback(SQLModel, table=True):
+    """The site visit's playback clock for one session (CONTRACT §3 ``playback``).
+
+    A recorded visit names a packaged asset and its version; a live visit names an external
+    stream instead. ``position`` is the recording's second at event time ``at``; while
+    ``state`` is ``playing`` it advances from there (domain.playback).
+    """
+
+    __tablename__ = "session_playback"
+
+    session_id: int = Field(foreign_key="session.id", primary_key=True, ondelete="CASCADE")
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    asset: str | None = Field(default=None, max_length=64)
+    version: str | None = Field(default=None, max_length=64)
+    live_url: str | None = Field(default=None, max_length=2000)
+    #: The recording's length in seconds (None for a live stream).
+    duration: float | None = None
+    state: str = Field(default="paused", max_length=16)
+    position: float = 0.0
+    at: datetime = _utc(nullable=False)
+    changed_by: str = Field(max_length=200)
+
+
+class MediaJob(SQLModel, table=True):
+    """An uploaded recording being packaged for the site visit.
+
+    One worker thread of the process that took the upload runs it; any process shows its
+    state from this row. A ``running`` row that stops being updated belongs to a process
+    that died (services/media_jobs.py reads it as interrupted).
+    """
+
+    __tablename__ = "media_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    #: The package's name (``media package --name``).
+    name: str = Field(max_length=64)
+    #: queued | running | done | failed
+    status: str = Field(default="queued", max_length=16)
+    #: 0.0 to 1.0
+    progress: float = 0.0
+    #: Why it failed: plain-English problems, one per line.
+    problems: str = ""
+    #: The package version it produced (done only).
+    version: str | None = Field(default=None, max_length=64)
+    #: Real time (not event time): staleness is judged in real seconds.
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+    created_by: str = Field(max_length=200)

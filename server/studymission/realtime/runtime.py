@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from studymission.db import presence as store
 from studymission.db.events import get_event
 from studymission.db.tables import Person
+from studymission.domain.playback import Playback
 from studymission.domain.run_of_show import ShowState
 from studymission.domain.values import Role
 from studymission.integrations.jitsi import TOKEN_LIFETIME, JitsiAdapter, VideoUser
@@ -34,7 +35,13 @@ from studymission.realtime.hub import Connection, Hub
 from studymission.realtime.presence import PresenceTracker
 from studymission.services.breakouts import TimerOutcome, place_late, timer_tick
 from studymission.services.clock import Clock
-from studymission.services.live_state import EventSnapshot, load_snapshot, room_for, state_body
+from studymission.services.live_state import (
+    EventSnapshot,
+    load_snapshot,
+    playback_body,
+    room_for,
+    state_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +105,7 @@ class Realtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._started_real: datetime | None = None
         self._flush_lock = asyncio.Lock()
-        self._prefix_cache: tuple[ShowState, str] | None = None
+        self._prefix_cache: tuple[ShowState, Playback | None, str] | None = None
         #: One socket-changes write at a time, in order: a disconnect never lands before its
         #: connect, and a flush returns only once everything queued before it is written.
         self._changes_lock = asyncio.Lock()
@@ -174,16 +181,19 @@ class Realtime:
         round_ = snapshot.rounds.get(show.session or "")
         ends_at = protocol.iso(round_.ends_at) if round_ and name.startswith("breakout-") else None
         return protocol.state_with_room(
-            self._state_prefix(show), {"name": name, "jitsi": jitsi}, ends_at
+            self._state_prefix(show, snapshot.playback(show)),
+            {"name": name, "jitsi": jitsi},
+            ends_at,
         )
 
-    def _state_prefix(self, show: ShowState) -> str:
+    def _state_prefix(self, show: ShowState, playback: Playback | None) -> str:
         """The part of the ``state`` frame that is the same for every socket of `show`
         (serialised once per show, not once per socket: ten thousand sockets in a switch)."""
         cached = self._prefix_cache
-        if cached is None or cached[0] != show:
-            cached = self._prefix_cache = (show, protocol.state_prefix(state_body(show)))
-        return cached[1]
+        if cached is None or cached[0] != show or cached[1] != playback:
+            body = state_body(show, playback_body(playback, 1 / self.clock.scale))
+            cached = self._prefix_cache = (show, playback, protocol.state_prefix(body))
+        return cached[2]
 
     @staticmethod
     def _place(
@@ -246,6 +256,7 @@ class Realtime:
 
     async def first_state(self, connection: Connection) -> str:
         """The state frame a socket gets on connect, its token minted off the event loop."""
+        await self.snapshot(connection.event_code)
         show = self.show(connection.event_code)
         await self.mint_ahead([connection], show)
         return self.state_frame(connection, show)
@@ -274,9 +285,13 @@ class Realtime:
     async def deliver(self, message: Message) -> None:
         """A message from the bus, for the sockets this process holds."""
         code = message.get("event")
+        kind = message.get("kind")
+        if kind == "state" and isinstance(code, str) and code not in self.hub.events:
+            # No page of the event here now: forget the run of show read before, so that the
+            # next page to connect is not told a state that has since changed.
+            self.snapshots.pop(code, None)
         if not isinstance(code, str) or code not in self.hub.events:
             return
-        kind = message.get("kind")
         if kind == "notice":
             room = message.get("room")
             text = protocol.notice(
@@ -299,9 +314,14 @@ class Realtime:
             if isinstance(room, str):
                 await self.hub.send(self.hub.connections(code, room), protocol.notes(room))
         elif kind == "state":
-            # The programme or the run of show changed: read it again, tell whoever it concerns.
-            self.snapshots.pop(code, None)
-            await self.snapshot(code)
+            # The programme or the run of show changed: read it again, tell whoever it
+            # concerns. The old one stays in place while the new one is read, so that a page
+            # connecting meanwhile is never left without one.
+            fresh = await self._in_thread(partial(self._load_snapshot, code))
+            if fresh is None:
+                self.snapshots.pop(code, None)
+            else:
+                self.snapshots[code] = fresh
             await self.push_state(code, only_changed=True)
 
     # -- timers ---------------------------------------------------------------------------

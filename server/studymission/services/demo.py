@@ -7,14 +7,21 @@ Republic of Korea): two days of about three hours, 13:00-16:00 in Seoul, which i
 member countries and 12 local ones. People are made up, with plausible names in
 their own scripts, and e-mail addresses on reserved example domains (RFC 2606).
 The output depends only on `first_day`: the same day gives the same spec.
+
+The site visit plays a sample recording made on the spot by ffmpeg (`ensure_site_visit`):
+never downloaded, never committed.
 """
 
 import csv
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
+
+from studymission.services.media import MediaPackage, package_sample, read_package
 
 CODE = "21-IP-06-GE-OSM-B"
 TITLE = (
@@ -30,6 +37,9 @@ IMPLEMENTING_ORGANIZATIONS = ("Korea Productivity Center", "APO Secretariat")
 ORIGINAL_FIRST_DAY = date(2021, 11, 24)
 OVERSEAS_PARTICIPANTS = 57
 LOCAL_PARTICIPANTS = 12
+#: The site-visit recording the demo plays, and how long a newly made one lasts.
+SAMPLE_NAME = "site-visit-sejong"
+SAMPLE_SECONDS = 240
 
 # (key, kind, title, start, end, speakers) per day; times are Seoul wall times.
 # The presentation titles are the notification's indicative topics, verbatim.
@@ -380,3 +390,21 @@ def _email_local_part(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name.translate(_ASCII_LETTERS))
     ascii_name = ascii_name.encode("ascii", "ignore").decode("ascii")
     return ".".join(re.findall(r"[a-z0-9]+", ascii_name.lower()))
+
+
+def ensure_site_visit(
+    media_dir: Path,
+    *,
+    ffmpeg: str,
+    now: datetime,
+    seconds: int = SAMPLE_SECONDS,
+    on_progress: Callable[[float], None] = lambda fraction: None,
+) -> MediaPackage:
+    """The demo's packaged site visit: the one in `media_dir` if there is one (a quick
+    check, so the demo starts at once the second time), else a newly made one."""
+    existing = read_package(media_dir, SAMPLE_NAME)
+    if existing is not None:
+        return existing
+    return package_sample(
+        media_dir, SAMPLE_NAME, ffmpeg=ffmpeg, now=now, seconds=seconds, on_progress=on_progress
+    )

@@ -9,7 +9,9 @@ from sqlmodel import Session
 
 from studymission.db.breakouts import open_rounds, rooms_by_person
 from studymission.db.events import attendance_rules, get_event, read_programme
+from studymission.db.playback import read_playbacks
 from studymission.db.run_of_show import read_controls
+from studymission.domain.playback import Playback
 from studymission.domain.presence import SessionGrid
 from studymission.domain.run_of_show import Control, ShowState, show_state
 from studymission.domain.values import ItemKind, Mode, SessionSpec
@@ -38,6 +40,8 @@ class EventSnapshot:
     controls: dict[str, Control]
     #: Open breakout rounds, by session key.
     rounds: dict[str, OpenRound] = field(default_factory=dict)
+    #: Site-visit playback clocks, by session key.
+    playbacks: dict[str, Playback] = field(default_factory=dict)
 
     def show(self, now: datetime) -> ShowState:
         return show_state(self.sessions, self.controls, now)
@@ -48,6 +52,12 @@ class EventSnapshot:
         if round_ is None:
             return "main", None
         return round_.rooms.get(person_id, "main"), round_
+
+    def playback(self, show: ShowState) -> Playback | None:
+        """The clock every page plays during the site visit (none in other modes)."""
+        if show.mode is not Mode.SITE_VISIT or show.session is None:
+            return None
+        return self.playbacks.get(show.session)
 
 
 def session_grid(session: SessionSpec) -> SessionGrid:
@@ -75,6 +85,7 @@ def load_snapshot(db: Session, code: str) -> EventSnapshot | None:
         tuple(s for _sid, s in programme),
         read_controls(db, event.id or 0),
         rounds,
+        read_playbacks(db, event.id or 0),
     )
 
 
@@ -86,7 +97,31 @@ def room_for(show: ShowState, assigned: str) -> tuple[str, bool]:
     return assigned, show.session is not None and show.mode is not Mode.ENDED
 
 
-def state_body(show: ShowState) -> dict[str, Any]:
+def playback_body(playback: Playback | None, rate: float) -> dict[str, Any] | None:
+    """The ``playback`` field of the state frame (CONTRACT §3, with ``duration``, ``rate``
+    — seconds of recording per second of event time — and ``live`` added)."""
+    if playback is None:
+        return None
+    recording = playback.recording
+    url = recording_url(recording.asset, recording.version) if recording else playback.live_url
+    return {
+        "asset": recording.asset if recording else None,
+        "url": url,
+        "state": playback.state.value,
+        "position": round(playback.position, 3),
+        "at": playback.at.isoformat().replace("+00:00", "Z"),
+        "duration": recording.duration if recording else None,
+        "rate": rate,
+        "live": playback.live,
+    }
+
+
+def recording_url(asset: str, version: str) -> str:
+    """The master playlist of a packaged recording (served by the app or by nginx)."""
+    return f"/media/{asset}/{version}/master.m3u8"
+
+
+def state_body(show: ShowState, playback: dict[str, Any] | None = None) -> dict[str, Any]:
     """The parts of the ``state`` frame shared by everyone; the caller adds ``room``."""
     return {
         "session": show.session,
@@ -94,6 +129,6 @@ def state_body(show: ShowState) -> dict[str, Any]:
         "item": show.item,
         "manual": show.manual,
         "room": None,
-        "playback": None,
+        "playback": playback,
         "ends_at": None,
     }

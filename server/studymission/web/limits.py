@@ -2,6 +2,8 @@
 
 import html
 import json
+import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,14 +13,21 @@ class BodyTooLargeError(Exception):
 
 
 class BodySizeLimit:
-    """Pure ASGI middleware: checks Content-Length up front and counts streamed bodies."""
+    """Pure ASGI middleware: checks Content-Length up front and counts streamed bodies.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    Paths matching one of `exempt` pass unchecked: their routes stream large bodies to disk
+    and enforce limits of their own (the site-visit recording upload).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, exempt: Sequence[re.Pattern[str]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = tuple(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or any(p.fullmatch(scope["path"]) for p in self.exempt):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

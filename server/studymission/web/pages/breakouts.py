@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from studymission.domain.errors import InvalidInputError
 from studymission.domain.values import STAFF_ROLES, Problem
@@ -18,7 +17,7 @@ from studymission.services import breakout_plan, breakouts
 from studymission.services.access import require_event, require_role
 from studymission.services.breakouts_console import breakouts_view
 from studymission.services.programme import viewer_timezone
-from studymission.web.api.run_of_show import announce
+from studymission.web.pages.console_action import answer, apply_change
 from studymission.web.pages.desk import Desk, DeskDep
 from studymission.web.templating import is_htmx, render
 
@@ -50,16 +49,8 @@ def breakouts_panel(code: str, desk: DeskDep) -> Response:
 async def _act(desk: Desk, code: str, action: Callable[[], Any]) -> Response:
     require_event(desk.identity, code)
     require_role(desk.identity, STAFF_ROLES, action="running the breakout rooms")
-    problems: tuple[Problem, ...] = ()
-    try:
-        await run_in_threadpool(action)
-    except InvalidInputError as error:
-        problems = error.problems
-    else:
-        await announce(desk.request, code)
-    if not is_htmx(desk.request) and not problems:
-        return RedirectResponse(f"/events/{code}/console", status_code=303)
-    return await run_in_threadpool(_panel, desk, code, problems, 422 if problems else 200)
+    problems = await apply_change(desk, code, action)
+    return await answer(desk, code, problems, lambda p, status: _panel(desk, code, p, status))
 
 
 @router.post("/events/{code}/console/breakouts/open")

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from studymission.db.tables import Event
-from studymission.domain.errors import InvalidInputError
 from studymission.domain.values import STAFF_ROLES, ItemKind, Mode, Problem, Role
 from studymission.realtime.runtime import Realtime
 from studymission.services.access import require_event, require_role
@@ -22,7 +21,7 @@ from studymission.services.programme import viewer_timezone
 from studymission.services.run_of_show import ModeChange, change_mode
 from studymission.services.stage import MODE_LABELS, presenter_view, stage_view
 from studymission.web.api.attendance import NoticeIn
-from studymission.web.api.run_of_show import announce
+from studymission.web.pages.console_action import answer, apply_change
 from studymission.web.pages.desk import Desk, DeskDep
 from studymission.web.pages.roster import wants_fragment
 from studymission.web.templating import is_htmx, render
@@ -80,28 +79,21 @@ async def console_mode(
     event = require_event(desk.identity, code)
     require_role(desk.identity, STAFF_ROLES, action="switching the run of show")
     change = ModeChange(mode=mode or None, item=item or None, follow_timetable=follow_timetable)
-    problems: tuple[Problem, ...] = ()
-    try:
-        await run_in_threadpool(
-            change_mode,
-            desk.db,
-            event,
-            session,
-            change,
-            actor=desk.identity.person.name,
-            now=desk.clock.now(),
-        )
-    except InvalidInputError as error:
-        problems = error.problems
-    else:
-        await announce(desk.request, code)
-    if not is_htmx(desk.request) and not problems:
-        return RedirectResponse(f"/events/{code}/console", status_code=303)
-    _event, context = await run_in_threadpool(_console, desk, code, problems=problems)
-    status = 422 if problems else 200
-    return render(
-        desk.request, "pages/console/console.html", context, block="show", status_code=status
+    problems = await apply_change(
+        desk,
+        code,
+        lambda: change_mode(
+            desk.db, event, session, change, actor=desk.identity.person.name, now=desk.clock.now()
+        ),
     )
+
+    def show(problems: tuple[Problem, ...], status: int) -> Response:
+        _event, context = _console(desk, code, problems=problems)
+        return render(
+            desk.request, "pages/console/console.html", context, block="show", status_code=status
+        )
+
+    return await answer(desk, code, problems, show)
 
 
 @router.post("/events/{code}/console/notice")
