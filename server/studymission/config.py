@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     #: Largest recording accepted by the upload page, in bytes.
     max_media_upload_bytes: int = 8 * 1024**3
     smtp_url: str | None = None
+    #: The sender of invitations and certificates.
+    mail_from: str = "studymission <noreply@localhost>"
     var_dir: Path = PROJECT_ROOT / "var"
     frontend_dir: Path = PROJECT_ROOT / "frontend"
     #: Real seconds between transport pings; a peer that does not answer one within as many

@@ -412,3 +412,125 @@ class MediaJob(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
     created_by: str = Field(max_length=200)
+
+
+class Certificate(SQLModel, table=True):
+    """A certificate of attendance issued to one person: its public code never changes;
+    a re-issue (a corrected name, say) raises ``revision`` and keeps the old text in
+    ``certificate_revision``."""
+
+    __tablename__ = "certificate"
+    __table_args__ = (UniqueConstraint("event_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    #: Unguessable, in the verification URL (/verify/{code}).
+    code: str = Field(max_length=32, unique=True, index=True)
+    revision: int = 1
+    #: As printed: the person's name and country at issue time.
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    #: Hours attended (present minutes / 60, all sessions) and the sessions, as printed.
+    hours: float = 0.0
+    sessions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    #: True when a secretariat override (not attendance alone) made the person eligible.
+    by_override: bool = False
+    issued_at: datetime = _utc(nullable=False)
+    issued_by: str = Field(max_length=200)
+    revoked_at: datetime | None = _utc(nullable=True)
+    revoked_by: str | None = Field(default=None, max_length=200)
+    revoke_reason: str | None = Field(default=None, max_length=1000)
+
+
+class CertificateRevision(SQLModel, table=True):
+    """What a certificate said in each earlier revision, and why it was issued again."""
+
+    __tablename__ = "certificate_revision"
+
+    certificate_id: int = Field(
+        foreign_key="certificate.id", primary_key=True, ondelete="CASCADE"
+    )
+    revision: int = Field(primary_key=True)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    hours: float = 0.0
+    issued_at: datetime = _utc(nullable=False)
+    issued_by: str = Field(max_length=200)
+    reason: str = Field(default="", max_length=1000)
+
+
+class CertificateDesign(SQLModel, table=True):
+    """An event's certificate: its template (HTML and CSS, rendered sandboxed), its
+    signature blocks and its images. Without a row the built-in design is used."""
+
+    __tablename__ = "certificate_design"
+
+    event_id: int = Field(foreign_key="event.id", primary_key=True, ondelete="CASCADE")
+    #: None: the built-in template.
+    html: str | None = None
+    css: str | None = None
+    #: Up to three: {"name", "title", "image": asset name or null}.
+    signatories: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    #: Asset name of the logo, or None.
+    logo: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = _utc(nullable=False)
+    updated_by: str = Field(max_length=200)
+
+
+class CertificateAsset(SQLModel, table=True):
+    """An image the secretariat uploaded for its certificate (a logo, a signature)."""
+
+    __tablename__ = "certificate_asset"
+
+    event_id: int = Field(foreign_key="event.id", primary_key=True, ondelete="CASCADE")
+    name: str = Field(primary_key=True, max_length=64)
+    content_type: str = Field(max_length=64)
+    data: bytes
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Delivery(SQLModel, table=True):
+    """One e-mail to one person: an invitation or a certificate. The unique key makes
+    sending twice never mail twice; ``status`` is what the secretariat sees per person."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("event_id", "person_id", "kind", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    #: invitation | certificate
+    kind: str = Field(max_length=16)
+    #: What is sent: the invitation's calendar sequence, or the certificate's code and
+    #: revision ("CODE/r2"); a new one is a new e-mail, the same one is never sent twice.
+    key: str = Field(max_length=64)
+    #: queued | sending | sent | failed
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=1000)
+    #: The Message-ID of the mail, kept so that a retry after an unknown outcome is recognised.
+    message_id: str = Field(default="", max_length=200)
+    to_address: str = Field(default="", max_length=320)
+    subject: str = Field(default="", max_length=300)
+    #: The message as sent (the dev outbox shows it when no SMTP server is set).
+    body: str = ""
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class InvitationIssue(SQLModel, table=True):
+    """One sending of the invitations: the programme as it stood (its digest) and the
+    calendar ``SEQUENCE`` its .ics events carry. A changed programme sent again is a new
+    issue with the next sequence, which calendars take as an update of the same events."""
+
+    __tablename__ = "invitation_issue"
+    __table_args__ = (UniqueConstraint("event_id", "sequence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True, ondelete="CASCADE")
+    sequence: int
+    programme_digest: str = Field(max_length=64)
+    created_at: datetime = _utc(nullable=False)
+    created_by: str = Field(max_length=200)
