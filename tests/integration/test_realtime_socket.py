@@ -174,6 +174,7 @@ def test_welcome_and_first_state_follow_the_schedule(
             "heartbeat_seconds": 15.0,
             "server_time": instant.isoformat().replace("+00:00", "Z"),
             "time_scale": 1.0,
+            "stale_after_seconds": 45,
         }
         # JITSI_MODE none: the public server, the room by keyed hash, no token; an ended
         # session has no call.
@@ -232,6 +233,7 @@ def test_welcome_at_time_scale_60(
         "heartbeat_seconds": 0.25,
         "server_time": "2021-11-24T05:05:00Z",
         "time_scale": 60.0,
+        "stale_after_seconds": 45,
     }
     assert (state["session"], state["mode"], state["item"]) == ("day1", "break", "d1-break")
 

@@ -25,8 +25,8 @@ const TICK_MS = 500;
 const SEEK_DRIFT = 1;
 const RATE_DRIFT = 0.25;
 const MAX_RATE_CHANGE = 0.25;
-// Event seconds without playback progress after which the page stops counting as present
-// (the presence rule's default stale window, CONTRACT §4).
+// Event seconds without playback progress after which the page stops counting as present:
+// the event's stale window from `welcome`, else the presence rule's default (CONTRACT §4).
 const STALE_EVENT_SECONDS = 45;
 const RETRY_MS = [2000, 5000, 10000, 20000, 30000];
 // The media cookies last 15 minutes; renew them well before.
@@ -109,7 +109,9 @@ export function attachSiteVisit(live, element, options = {}) {
   }
 
   function staleMs() {
-    return (STALE_EVENT_SECONDS * 1000) / (clock ? clock.scale : 1);
+    const told = live.welcome ? Number(live.welcome.stale_after_seconds) : NaN;
+    const seconds = told > 0 ? told : STALE_EVENT_SECONDS;
+    return (seconds * 1000) / (clock ? clock.scale : 1);
   }
 
   function nowMs() {

@@ -124,7 +124,12 @@ async def live_socket(websocket: WebSocket, code: str) -> None:
     try:
         await websocket.send_text(
             protocol.welcome(
-                person.key, person.role, realtime.heartbeat_seconds, clock.now(), clock.scale
+                person.key,
+                person.role,
+                realtime.heartbeat_seconds,
+                clock.now(),
+                clock.scale,
+                snapshot.frame.rules.stale_after_seconds,
             )
         )
         connection.last_state = await realtime.first_state(connection)

@@ -60,9 +60,16 @@ def iso(instant: datetime) -> str:
 
 
 def welcome(
-    person: str, role: str, heartbeat_seconds: float, server_time: datetime, time_scale: float
+    person: str,
+    role: str,
+    heartbeat_seconds: float,
+    server_time: datetime,
+    time_scale: float,
+    stale_after_seconds: int,
 ) -> str:
-    # `time_scale` lets a page run countdowns on event time between frames.
+    # `time_scale` lets a page run countdowns on event time between frames;
+    # `stale_after_seconds` (event seconds) tells the site-visit player how long a stalled
+    # video still counts as watching — as long as the presence rule waits for a silent page.
     return _dump(
         {
             "type": "welcome",
@@ -71,6 +78,7 @@ def welcome(
             "heartbeat_seconds": heartbeat_seconds,
             "server_time": iso(server_time),
             "time_scale": time_scale,
+            "stale_after_seconds": stale_after_seconds,
         }
     )
 
