@@ -38,6 +38,7 @@ bench: $(STAMP)  ## the benchmarks of bench/ (results in bench/README.md)
 	$(BIN)/python bench/bench_media_package.py
 	$(BIN)/python bench/bench_media_serving.py
 	$(BIN)/python bench/bench_media_serving.py --paced
+	$(BIN)/python bench/bench_certificates.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/e2e/artifacts

@@ -16,10 +16,13 @@ from studymission.realtime import endpoint as realtime_endpoint
 from studymission.realtime.bus import make_bus
 from studymission.realtime.runtime import Realtime
 from studymission.services.clock import Clock, clock_from_settings
+from studymission.services.dispatch import DeliveryLoop
 from studymission.web import errors, media, templating
 from studymission.web.api import attendance as attendance_api
 from studymission.web.api import breakout_notes as breakout_notes_api
 from studymission.web.api import breakouts as breakouts_api
+from studymission.web.api import certificates as certificates_api
+from studymission.web.api import deliveries as deliveries_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health, webhooks
 from studymission.web.api import playback as playback_api
@@ -29,11 +32,15 @@ from studymission.web.limits import BodySizeLimit
 from studymission.web.pages import attendance as attendance_pages
 from studymission.web.pages import breakout_notes as breakout_notes_pages
 from studymission.web.pages import breakouts as breakout_pages
+from studymission.web.pages import certificate_design as certificate_design_pages
+from studymission.web.pages import certificates as certificate_pages
+from studymission.web.pages import deliveries as delivery_pages
 from studymission.web.pages import home, join, programme_editor, roster, secretariat
 from studymission.web.pages import media as media_pages
 from studymission.web.pages import questions as questions_pages
 from studymission.web.pages import site_visit as site_visit_pages
 from studymission.web.pages import stage as stage_pages
+from studymission.web.pages import verify as verify_pages
 
 SESSION_COOKIE = "studymission_session"
 
@@ -49,13 +56,16 @@ def create_app(
     # A Jitsi configuration that cannot work stops the start with every problem named.
     jitsi = jitsi_from_settings(settings, settings.signing_key())
     realtime = Realtime(engine, clock, make_bus(settings.redis_url), jitsi)
+    deliveries = DeliveryLoop(engine, clock, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await realtime.start()
+        await deliveries.start()
         try:
             yield
         finally:
+            await deliveries.stop()
             # Sockets are closed by now; write the minute in progress before exiting.
             await realtime.stop()
             engine.dispose()
@@ -92,6 +102,8 @@ def create_app(
         breakouts_api,
         breakout_notes_api,
         playback_api,
+        certificates_api,
+        deliveries_api,
         webhooks,
         media,
         realtime_endpoint,
@@ -107,6 +119,10 @@ def create_app(
         breakout_pages,
         breakout_notes_pages,
         site_visit_pages,
+        certificate_design_pages,
+        certificate_pages,
+        verify_pages,
+        delivery_pages,
     )
     for module in routers:
         app.include_router(module.router)

@@ -262,6 +262,53 @@ def attendance(
 
 
 @app.command()
+def certificates(
+    code: Annotated[str, typer.Argument(help="The event code.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the PDFs into.")],
+) -> None:
+    """Issue a certificate to every eligible participant who has none yet, then write
+    <person key>.pdf of every certificate in force; prints a JSON summary (CONTRACT §1)."""
+    from studymission.services import certificates as certificate_service
+
+    with Context() as ctx:
+        with ctx.session() as db:
+            try:
+                event = require_event(db, code)
+                # Idempotent: people already holding an unchanged certificate are skipped.
+                outcome = certificate_service.issue_certificates(
+                    db,
+                    event,
+                    people=None,
+                    actor="studymission certificates",
+                    now=clock_from_settings(ctx.settings).now(),
+                    base_url=ctx.settings.base_url,
+                )
+            except DomainError as error:
+                fail(error)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                typer.echo(f"--out: {out}: {error.strerror or error}", err=True)
+                raise typer.Exit(1) from None
+            files = []
+            for key, certificate in certificate_service.issued_with_keys(db, event):
+                pdf = certificate_service.certificate_pdf(
+                    db, event, certificate, base_url=ctx.settings.base_url
+                )
+                path = out / f"{key}.pdf"
+                path.write_bytes(pdf)
+                files.append(str(path))
+        summary = {
+            "event": event.code,
+            "issued": list(outcome.issued),
+            "reissued": list(outcome.reissued),
+            "written": len(files),
+            "files": files,
+        }
+        typer.echo(json.dumps(summary))
+
+
+@app.command()
 def rehearse(
     code: Annotated[str, typer.Argument(help="The event code.")],
     scale: Annotated[float, typer.Option(help="Event seconds per real second.")] = 60.0,

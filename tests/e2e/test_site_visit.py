@@ -191,12 +191,12 @@ def test_two_pages_play_in_step_and_follow_the_moderators_seek(
         )
         assert _apart(desktop, phone) < 1.0
 
-        # The moderator pauses: both stop at the same second, and both still count.
+        # The moderator pauses: both stop within a second of each other, and both still count.
         moderator.playback(action="pause")
         for page in (desktop, phone):
             page.wait_for_function("() => document.querySelector('#stage .visit video').paused")
         time.sleep(1)
-        assert _apart(desktop, phone) < 0.6
+        assert _apart(desktop, phone) < 1.0
         assert _video(desktop)["watching"] == _video(phone)["watching"] == "true"
         assert "paused" in _video(desktop)["message"]
     finally:

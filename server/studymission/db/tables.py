@@ -448,9 +448,7 @@ class CertificateRevision(SQLModel, table=True):
 
     __tablename__ = "certificate_revision"
 
-    certificate_id: int = Field(
-        foreign_key="certificate.id", primary_key=True, ondelete="CASCADE"
-    )
+    certificate_id: int = Field(foreign_key="certificate.id", primary_key=True, ondelete="CASCADE")
     revision: int = Field(primary_key=True)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
