@@ -80,13 +80,7 @@ def invite(
         base_url=settings.base_url,
         secret=settings.signing_key(),
     )
-    return QueueResult(
-        queued=len(outcome.queued),
-        already=len(outcome.already),
-        queued_people=list(outcome.queued),
-        already_people=list(outcome.already),
-        sequence=outcome.sequence,
-    )
+    return _result(outcome.queued, outcome.already, sequence=outcome.sequence)
 
 
 @router.post("/certificates/mail")
@@ -108,11 +102,18 @@ def mail_certificates(
         now=clock.real_now(),
         base_url=settings.base_url,
     )
+    return _result(outcome.queued, outcome.already)
+
+
+def _result(
+    queued: tuple[str, ...], already: tuple[str, ...], *, sequence: int | None = None
+) -> QueueResult:
     return QueueResult(
-        queued=len(outcome.queued),
-        already=len(outcome.already),
-        queued_people=list(outcome.queued),
-        already_people=list(outcome.already),
+        queued=len(queued),
+        already=len(already),
+        queued_people=list(queued),
+        already_people=list(already),
+        sequence=sequence,
     )
 
 

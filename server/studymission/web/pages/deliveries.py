@@ -6,8 +6,9 @@ plain post the whole page. A chosen person who cannot be mailed is listed as a p
 (422) and nothing is queued.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
@@ -51,10 +52,8 @@ def invite(
 ) -> HTMLResponse:
     """Queue the invitations for everyone or the people ticked."""
     event = desk.event(code, action="sending invitations")
-    chosen = _chosen(scope, people)
-    if chosen == []:
-        return _refused(desk, event, "people", "tick at least one person, or invite everyone")
-    try:
+
+    def queue(chosen: list[str] | None) -> str:
         outcome = send_invitations(
             desk.db,
             event,
@@ -64,14 +63,9 @@ def invite(
             base_url=desk.settings.base_url,
             secret=desk.settings.signing_key(),
         )
-    except InvalidInputError as error:
-        desk.db.rollback()
-        return _page(desk, event, Notice(error.detail, error.problems), status_code=422)
-    text = (
-        f"Invitations (calendar sequence {outcome.sequence}): {len(outcome.queued)} queued, "
-        f"{len(outcome.already)} already queued or sent and not mailed again."
-    )
-    return _page(desk, event, Notice(text))
+        return f"Invitations (calendar sequence {outcome.sequence}): " + _counted(outcome)
+
+    return _queue(desk, event, _chosen(scope, people), queue, everyone="invite everyone")
 
 
 @router.post("/events/{code}/invitations/certificates")
@@ -83,10 +77,8 @@ def mail_certificates(
 ) -> HTMLResponse:
     """Queue the certificates in force for mailing, PDF attached."""
     event = desk.event(code, action="mailing certificates")
-    chosen = _chosen(scope, people)
-    if chosen == []:
-        return _refused(desk, event, "people", "tick at least one person, or mail everyone")
-    try:
+
+    def queue(chosen: list[str] | None) -> str:
         outcome = send_certificates(
             desk.db,
             event,
@@ -95,13 +87,42 @@ def mail_certificates(
             now=desk.clock.real_now(),
             base_url=desk.settings.base_url,
         )
+        return "Certificates: " + _counted(outcome)
+
+    return _queue(desk, event, _chosen(scope, people), queue, everyone="mail everyone")
+
+
+class _Queued(Protocol):
+    @property
+    def queued(self) -> tuple[str, ...]: ...
+    @property
+    def already(self) -> tuple[str, ...]: ...
+
+
+def _counted(outcome: _Queued) -> str:
+    return (
+        f"{len(outcome.queued)} queued, "
+        f"{len(outcome.already)} already queued or sent and not mailed again."
+    )
+
+
+def _queue(
+    desk: Desk,
+    event: Event,
+    chosen: list[str] | None,
+    queue: Callable[[list[str] | None], str],
+    *,
+    everyone: str,
+) -> HTMLResponse:
+    """Queue mail for everyone (`chosen` None) or the people ticked; the page again, with
+    what was queued or every problem (nothing queued then)."""
+    if chosen == []:
+        return _refused(desk, event, "people", f"tick at least one person, or {everyone}")
+    try:
+        text = queue(chosen)
     except InvalidInputError as error:
         desk.db.rollback()
         return _page(desk, event, Notice(error.detail, error.problems), status_code=422)
-    text = (
-        f"Certificates: {len(outcome.queued)} queued, "
-        f"{len(outcome.already)} already queued or sent and not mailed again."
-    )
     return _page(desk, event, Notice(text))
 
 
