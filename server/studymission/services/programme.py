@@ -17,6 +17,7 @@ from studymission.domain.programme import (
 )
 from studymission.domain.values import AgendaItemSpec, EventSpec, Problem
 from studymission.services.countries import default_timezone, member_countries
+from studymission.services.run_of_show import current_show
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ def programme_view(
     spec = store.read_spec(db, event)
     tz, source = viewer_timezone(event, person, asked_tz)
     current, upcoming = now_and_next(spec.sessions, now=now)
+    shown = _put_on(db, event, spec, now)
+    if shown is not None:
+        current, upcoming = shown
     return ProgrammeView(
         spec=spec,
         viewer_tz=tz,
@@ -59,6 +63,21 @@ def programme_view(
         tz_options=timezone_options(event.timezone, tz),
         speakers={p.key: p.name for p in spec.people},
     )
+
+
+def _put_on(
+    db: Session, event: Event, spec: EventSpec, now: datetime
+) -> tuple[AgendaItemSpec, AgendaItemSpec | None] | None:
+    """The item a moderator has put on and the one after it, when the run of show (not the
+    timetable) says what is on: the "now" box then names what every stage shows."""
+    show = current_show(db, event, now)
+    if not show.manual or show.item is None:
+        return None
+    items = sorted((i for s in spec.sessions for i in s.agenda), key=lambda i: (i.start, i.end))
+    index = next((n for n, item in enumerate(items) if item.key == show.item), None)
+    if index is None:
+        return None
+    return items[index], items[index + 1] if index + 1 < len(items) else None
 
 
 def timezone_options(*zones: str) -> tuple[tuple[str, str], ...]:
