@@ -16,6 +16,7 @@ from studymission.domain.presence import SessionGrid
 from studymission.domain.run_of_show import Control, ShowState, show_state
 from studymission.domain.values import ItemKind, Mode, SessionSpec
 from studymission.realtime.presence import EventFrame
+from studymission.realtime.protocol import iso
 
 #: The room of the recorded site visit: a stream, not a conference.
 SITE_VISIT_ROOM = "site-visit"
@@ -109,7 +110,7 @@ def playback_body(playback: Playback | None, rate: float) -> dict[str, Any] | No
         "url": url,
         "state": playback.state.value,
         "position": round(playback.position, 3),
-        "at": playback.at.isoformat().replace("+00:00", "Z"),
+        "at": iso(playback.at),
         "duration": recording.duration if recording else None,
         "rate": rate,
         "live": playback.live,

@@ -24,12 +24,12 @@ from studymission.exporters.certificate_pdf import (
 from studymission.services import certificate_design as design_service
 from studymission.web.pages.desk import Desk, DeskDep
 from studymission.web.templating import render
+from studymission.web.uploads import read_limited
 
 router = APIRouter(include_in_schema=False)
 
 _ACTION = "designing certificates"
 _SIGNATORY_ROWS = range(1, MAX_SIGNATORIES + 1)
-_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _store(desk: Desk, event: Event, upload: Upload) -> str | None:
     """Flush an uploaded image under its asset name (rolled back with a failing design)."""
     if upload.file is None or not upload.file.filename:
         return None
-    data = _read_limited(upload.file, design_service.MAX_ASSET_BYTES)
+    data = read_limited(upload.file, design_service.MAX_ASSET_BYTES)
     if data is None:
         size = f"{design_service.MAX_ASSET_BYTES:,}"
         reason = f"is larger than {size} bytes, the most accepted"
@@ -141,24 +141,12 @@ def _store(desk: Desk, event: Event, upload: Upload) -> str | None:
     return upload.asset
 
 
-def _read_limited(file: UploadFile, limit: int) -> bytes | None:
-    """The file's bytes, or None as soon as it proves longer than `limit` (as secretariat.py)."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := file.file.read(_CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _text(field: str, form: FormData, desk: Desk) -> str | None:
     """The template text: an uploaded file wins over the textarea; empty means built-in."""
     typed = str(form.get(field, ""))
     file = _file(form.get(f"{field}_file"))
     if file is not None and file.filename:
-        data = _read_limited(file, desk.settings.max_upload_bytes)
+        data = read_limited(file, desk.settings.max_upload_bytes)
         if data is None:
             reason = "is larger than the most this page accepts"
             raise InvalidInputError("file too large", [Problem(field, file.filename, reason)])

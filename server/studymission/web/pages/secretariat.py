@@ -21,11 +21,11 @@ from studymission.services.access import join_url
 from studymission.services.secretariat import PeopleFilter, event_overview, people_list
 from studymission.web.pages.desk import Desk, DeskDep
 from studymission.web.templating import render
+from studymission.web.uploads import read_limited
 
 router = APIRouter(include_in_schema=False)
 
 AUDIT_SHOWN = 10
-_CHUNK_BYTES = 64 * 1024
 
 
 # --- the event -------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def import_people(
     """Add or update people from a CSV file; every problem listed, all or nothing."""
     event = desk.event(code, action="importing people")
     limit = desk.settings.max_upload_bytes
-    data = b"" if file is None else _read_limited(file, limit)
+    data = b"" if file is None else read_limited(file, limit)
     if data is None:
         message = (
             f"The file is larger than {_size(limit)}, the most this page accepts. "
@@ -179,20 +179,6 @@ def _people(
         block=block,
         status_code=status_code,
     )
-
-
-def _read_limited(file: UploadFile, limit: int) -> bytes | None:
-    """The file's bytes, or None as soon as it proves longer than `limit`."""
-    # A sync route (run in the thread pool, as the database calls need) reads the
-    # spooled file directly; the body-size middleware has already bounded the request.
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := file.file.read(_CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(filename: str | None, data: bytes) -> str:
