@@ -163,3 +163,19 @@ def test_the_position_is_always_within_the_recording_and_pause_freezes_it(
         assert 0 <= later <= VISIT.duration
         if clock.state is PlaybackState.PAUSED:
             assert later == clock.position
+
+
+def test_a_step_seeks_from_where_the_recording_stands_within_its_length() -> None:
+    clock = play(10)
+    forward = apply(clock, PlaybackRequest("seek", step=30), now=at(5), rate=1.0)
+    assert forward.position_at(at(5), 1.0) == 45
+    back = apply(clock, PlaybackRequest("seek", step=-30), now=at(5), rate=1.0)
+    assert back.position_at(at(5), 1.0) == 0
+    end = apply(clock, PlaybackRequest("seek", step=999), now=at(5), rate=1.0)
+    assert end.position_at(at(5), 1.0) == 240
+    with pytest.raises(InvalidInputError) as raised:
+        apply(clock, PlaybackRequest("seek", position=3, step=5), now=at(5), rate=1.0)
+    assert [p.path for p in raised.value.problems] == ["step"]
+    with pytest.raises(InvalidInputError) as raised:
+        apply(clock, PlaybackRequest("pause", step=5), now=at(5), rate=1.0)
+    assert [p.path for p in raised.value.problems] == ["step"]

@@ -73,6 +73,9 @@ class PlaybackRequest:
     recording: Recording | None = None
     position: float | None = None
     live_url: str | None = None
+    #: Seek relative to where the recording stands (the console's −30 s … +30 s), kept
+    #: within the recording; instead of `position`.
+    step: float | None = None
 
 
 def apply(
@@ -93,6 +96,8 @@ def apply(
     assert current is not None  # _problems refuses a first command without a recording
     here = current.position_at(now, rate)
     position = here if request.position is None else request.position
+    if request.step is not None and current.recording is not None:
+        position = max(0.0, min(here + request.step, current.recording.duration))
     if action is PlaybackAction.PLAY:
         return replace(current, state=PlaybackState.PLAYING, position=position, at=now)
     if action is PlaybackAction.PAUSE:
@@ -130,6 +135,10 @@ def _problems(current: Playback | None, request: PlaybackRequest) -> list[Proble
         problems.append(
             Problem("position", position, f"the recording lasts {recording.duration:.0f} s")
         )
-    if action is PlaybackAction.SEEK and position is None:
+    if request.step is not None and (position is not None or action is not PlaybackAction.SEEK):
+        problems.append(
+            Problem("step", request.step, "only a seek takes a step, without a position")
+        )
+    if action is PlaybackAction.SEEK and position is None and request.step is None:
         problems.append(Problem("position", None, "seek needs a position"))
     return problems

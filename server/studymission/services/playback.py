@@ -32,6 +32,8 @@ class PlaybackCommand:
     asset: str | None = None
     position: float | None = None
     url: str | None = None
+    #: Seconds to seek by from where the recording stands (the console's buttons).
+    step: float | None = None
 
 
 def change_playback(
@@ -56,7 +58,9 @@ def change_playback(
     # Held before the clock is read: two moderators pressing at once apply one after the other.
     lock_event(db, event)
     current = read_playbacks(db, event.id or 0).get(session_key)
-    request = PlaybackRequest(command.action, recording, command.position, command.url)
+    request = PlaybackRequest(
+        command.action, recording, command.position, command.url, step=command.step
+    )
     playback = apply(current, request, now=now, rate=rate)
     store_playback(db, event.id or 0, session_id, playback, actor=actor)
     shown = show_state([session], read_controls(db, event.id or 0), now)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from studymission.domain.values import STAFF_ROLES, Problem
 from studymission.services.access import require_event, require_role
@@ -62,22 +61,10 @@ async def drive(
     seconds = parse_clock(position) if position.strip() else None
     if position.strip() and seconds is None:
         problems = (Problem("position", position, "type it as m:ss, e.g. 12:30"),)
-    if step is not None and not problems:
-        view = await run_in_threadpool(
-            site_visit_view,
-            desk.db,
-            event,
-            media_dir=desk.settings.media_dir,
-            now=desk.clock.now(),
-            rate=1 / desk.clock.scale,
-        )
-        here = view.position or 0.0
-        length = (
-            view.playback.recording.duration if view.playback and view.playback.recording else 0
-        )
-        seconds = max(0.0, min(here + step, length))
     if not problems:
-        command = PlaybackCommand(action, asset.strip() or None, seconds, url.strip() or None)
+        command = PlaybackCommand(
+            action, asset.strip() or None, seconds, url.strip() or None, step=step
+        )
         problems = await apply_change(
             desk,
             code,
