@@ -11,11 +11,15 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from studymission.db import events as event_store
 from studymission.db.tables import Certificate, Delivery, Event, Person
 from studymission.domain.errors import InvalidInputError
 from studymission.domain.values import Problem
-from studymission.services.certificates import certificate_pdf, issued_certificates, verify_url
+from studymission.services.certificates import (
+    certificate_pdf,
+    certificates_in_force,
+    own_certificate,
+    verify_url,
+)
 from studymission.services.deliveries import mail_domain, queue_delivery
 from studymission.services.mail import Attachment
 
@@ -46,12 +50,7 @@ def send_certificates(
     `actor` is who asked; the delivery rows themselves say what was sent and when.
     """
     del actor
-    people_by_id = {p.id: p for p in event_store.list_people(db, event)}
-    held = [
-        (c, people_by_id[c.person_id])
-        for c in issued_certificates(db, event)
-        if c.person_id in people_by_id
-    ]
+    held = certificates_in_force(db, event)
     if people is not None:
         keys = {p.key for _c, p in held}
         problems = [
@@ -96,10 +95,11 @@ def certificate_attachment(db: Session, delivery: Delivery, *, base_url: str) ->
     event = db.get(Event, delivery.event_id)
     assert event is not None, "a delivery outlived its event"
     wanted = delivery.key
-    for certificate in issued_certificates(db, event):
-        if certificate.person_id == delivery.person_id:
-            if delivery_key(certificate) != wanted:
-                raise LookupError(f"{wanted} was re-issued as {delivery_key(certificate)}")
-            data = certificate_pdf(db, event, certificate, base_url=base_url)
-            return Attachment(f"certificate-{certificate.code}.pdf", "application/pdf", data)
-    raise LookupError(f"certificate {wanted} is revoked or gone: not sent")
+    person = db.get(Person, delivery.person_id)
+    certificate = own_certificate(db, event, person) if person is not None else None
+    if certificate is None:
+        raise LookupError(f"certificate {wanted} is revoked or gone: not sent")
+    if delivery_key(certificate) != wanted:
+        raise LookupError(f"{wanted} was re-issued as {delivery_key(certificate)}")
+    data = certificate_pdf(db, event, certificate, base_url=base_url)
+    return Attachment(f"certificate-{certificate.code}.pdf", "application/pdf", data)

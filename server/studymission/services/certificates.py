@@ -389,9 +389,10 @@ def find_certificate(db: Session, event: Event, person_or_code: str) -> Certific
 # --- reading ---------------------------------------------------------------------------
 
 
-def issued_certificates(db: Session, event: Event) -> list[Certificate]:
-    """The event's certificates in force (not revoked), in the order of the people's keys."""
-    return [certificate for certificate, _person in store.with_people(db, event)]
+def certificates_in_force(db: Session, event: Event) -> list[tuple[Certificate, Person]]:
+    """Each certificate in force with its holder, withdrawn people left out (they are
+    mailed nothing)."""
+    return [(c, p) for c, p in store.with_people(db, event) if p.withdrawn_at is None]
 
 
 def issued_with_keys(db: Session, event: Event) -> list[tuple[str, Certificate]]:
