@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)  ## the benchmarks of bench/ (results in bench/README.md)
 	$(BIN)/python bench/bench_programme.py
 	$(BIN)/python bench/bench_realtime.py
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_stage.py
 	$(BIN)/python bench/bench_breakouts.py
 	$(BIN)/python bench/bench_breakouts_open.py

@@ -74,8 +74,8 @@ def run_ours(port: int) -> None:
     if patch:
         # To measure a proposed change without editing the code: a file that patches it.
         runpy.run_path(patch)
-    with cli.Context() as ctx:
-        cli._serve(ctx, "127.0.0.1", port)
+    # The command's own function: whatever `serve` does (settings, logs, uvicorn), this does.
+    cli.serve(host="127.0.0.1", port=port)
 
 
 def run_websockets(port: int, heartbeat_seconds: float) -> None:

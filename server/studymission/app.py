@@ -12,6 +12,7 @@ from studymission import __version__
 from studymission.config import Settings
 from studymission.db.engine import make_engine
 from studymission.integrations.jitsi import jitsi_from_settings
+from studymission.observability.metrics import Metrics
 from studymission.realtime import endpoint as realtime_endpoint
 from studymission.realtime.bus import make_bus
 from studymission.realtime.runtime import Realtime
@@ -25,6 +26,7 @@ from studymission.web.api import certificates as certificates_api
 from studymission.web.api import deliveries as deliveries_api
 from studymission.web.api import events as events_api
 from studymission.web.api import health, webhooks
+from studymission.web.api import metrics as metrics_api
 from studymission.web.api import playback as playback_api
 from studymission.web.api import questions as questions_api
 from studymission.web.api import run_of_show as run_of_show_api
@@ -41,6 +43,13 @@ from studymission.web.pages import questions as questions_pages
 from studymission.web.pages import site_visit as site_visit_pages
 from studymission.web.pages import stage as stage_pages
 from studymission.web.pages import verify as verify_pages
+from studymission.web.request_context import RequestContext
+from studymission.web.security_headers import (
+    API_DOC_PATHS,
+    SecurityHeaders,
+    api_docs_policy,
+    security_headers,
+)
 
 SESSION_COOKIE = "studymission_session"
 
@@ -55,7 +64,8 @@ def create_app(
 
     # A Jitsi configuration that cannot work stops the start with every problem named.
     jitsi = jitsi_from_settings(settings, settings.signing_key())
-    realtime = Realtime(engine, clock, make_bus(settings.redis_url), jitsi)
+    metrics = Metrics()
+    realtime = Realtime(engine, clock, make_bus(settings.redis_url), jitsi, metrics)
     deliveries = DeliveryLoop(engine, clock, settings)
 
     @asynccontextmanager
@@ -75,6 +85,7 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     app.state.realtime = realtime
+    app.state.metrics = metrics
     app.state.jitsi = jitsi
     app.state.templates = templating.make_templates(settings)
     app.add_middleware(
@@ -91,10 +102,19 @@ def create_app(
         max_bytes=settings.max_upload_bytes + 64 * 1024,
         exempt=[media_pages.UPLOAD_PATH],
     )
+    # Outside the limits: their refusals get the headers too.
+    app.add_middleware(
+        SecurityHeaders,
+        headers=security_headers(settings, jitsi.domain),
+        overrides={path: {"content-security-policy": api_docs_policy()} for path in API_DOC_PATHS},
+    )
+    # Outermost of all: the request id and the timing cover the whole answer.
+    app.add_middleware(RequestContext, metrics=metrics)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir / "static"), name="static")
     routers = (
         health,
+        metrics_api,
         events_api,
         attendance_api,
         questions_api,
@@ -125,5 +145,5 @@ def create_app(
         delivery_pages,
     )
     for module in routers:
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     return app

@@ -4,7 +4,6 @@ Every command applies pending migrations before it touches the database, prints 
 result on stdout and its problems on stderr (one line each), and exits non-zero on bad input.
 """
 
-import copy
 import gc
 import json
 import sys
@@ -23,6 +22,7 @@ from studymission.db.engine import make_engine
 from studymission.db.migrate import upgrade
 from studymission.domain.errors import DomainError, InvalidInputError
 from studymission.exporters.attendance_tables import attendance_csv, attendance_json
+from studymission.observability.logs import LogFormat, log_config
 from studymission.services import attendance as attendance_service
 from studymission.services import media as media_service
 from studymission.services import people as people_service
@@ -88,7 +88,30 @@ def serve(
 ) -> None:
     """Run the server (migrations are applied first)."""
     with Context() as ctx:
-        _serve(ctx, host, port)
+        _serve(ctx, host, port, default_log_format="json")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending migrations and print the schema revision (needs DATABASE_URL only).
+
+    Every command migrates first anyway; this one lets a deployment do it once, before
+    several server processes start together (deploy/compose.yaml)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import OperationalError
+
+    settings = Settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as error:
+        typer.echo(f"error: cannot reach the database: {error.orig}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps({"revision": revision}))
 
 
 @app.command()
@@ -132,7 +155,8 @@ def demo(
         if (not no_serve) if sample is None else sample:
             _ensure_site_visit(ctx.settings, sample_seconds)
         if not no_serve:
-            _serve(ctx, host, port)
+            # Text logs: a person reads this terminal, under the links printed above.
+            _serve(ctx, host, port, default_log_format="text")
 
 
 def _ensure_site_visit(settings: Settings, seconds: int) -> None:
@@ -346,7 +370,7 @@ def _read(path: Path) -> str:
         raise InvalidInputError(f"cannot read {path}: {error}", []) from error
 
 
-def _serve(ctx: Context, host: str, port: int) -> None:
+def _serve(ctx: Context, host: str, port: int, *, default_log_format: LogFormat) -> None:
     import uvicorn
 
     from studymission.app import create_app
@@ -370,20 +394,16 @@ def _serve(ctx: Context, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="info",
-        log_config=_log_config(uvicorn.config.LOGGING_CONFIG),
+        log_config=log_config(ctx.settings.log_format or default_log_format),
+        # Requests are logged by the application (studymission.access): with their
+        # request id, route and duration, which uvicorn's access log does not know.
+        access_log=False,
         **{
             **UVICORN_OPTIONS,
             "ws_ping_interval": ctx.settings.ws_ping_seconds,
             "ws_ping_timeout": ctx.settings.ws_ping_seconds,
         },
     )
-
-
-def _log_config(base: dict[str, Any]) -> dict[str, Any]:
-    """uvicorn's logging, plus the package's own loggers on the same handler."""
-    config = copy.deepcopy(base)
-    config["loggers"]["studymission"] = {"handlers": ["default"], "level": "INFO"}
-    return config
 
 
 #: How the server runs sockets. The sans-I/O websockets protocol is the fastest here

@@ -8,11 +8,11 @@ import hmac
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The repository root in a source checkout (``server/studymission/config.py`` → top).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +65,49 @@ class Settings(BaseSettings):
     ws_ping_seconds: float = 20.0
     #: Largest upload accepted (a people CSV), in bytes.
     max_upload_bytes: int = 1_000_000
+    #: Log lines as JSON objects or plain text (default: json for ``serve``, text for the
+    #: ``demo``, whose terminal a person reads).
+    log_format: Literal["json", "text"] | None = None
+    #: When set, ``/metrics`` also asks for ``Authorization: Bearer <token>``.
+    metrics_token: SecretStr | None = None
+    #: Origins (``https://host[:port]``, comma-separated) the site visit may play a live HLS
+    #: stream from: the Content-Security-Policy lets pages fetch from them, and the console
+    #: refuses a live URL from anywhere else. Empty: no live streams, recordings only.
+    live_stream_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Join-link attempts (valid or not) per client IP per minute, and certificate lookups.
+    join_rate_limit: int = 30
+    verify_rate_limit: int = 30
 
     @field_validator("time_scale")
     @classmethod
     def _positive_scale(cls, value: float) -> float:
         if value <= 0:
             raise ValueError(f"time scale must be positive, got {value}")
+        return value
+
+    @field_validator("media_secret")
+    @classmethod
+    def _real_media_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Anyone knowing it can sign media cookies nginx accepts: no example value.
+        if value is not None:
+            secret = value.get_secret_value()
+            if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 16:
+                raise ValueError("MEDIA_SECRET is a placeholder or shorter than 16 characters")
+        return value
+
+    @field_validator("live_stream_origins", mode="before")
+    @classmethod
+    def _live_stream_origins(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"live stream origins must be a comma-separated list, got {value!r}")
+        return tuple(_origin(str(item)) for item in items if str(item).strip())
+
+    @field_validator("join_rate_limit", "verify_rate_limit")
+    @classmethod
+    def _positive_limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"a rate limit must be at least 1 a minute, got {value}")
         return value
 
     @field_validator("base_url")
@@ -115,3 +152,19 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(32))
         return path.read_text().strip()
+
+
+def _origin(value: str) -> str:
+    """``value`` as a bare origin (scheme, host, port); anything else is refused."""
+    text = value.strip().rstrip("/")
+    parts = urlsplit(text)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise ValueError(f"a live stream origin must look like https://host[:port], got {value!r}")
+    return f"{parts.scheme}://{parts.netloc.lower()}"

@@ -78,7 +78,11 @@ def test_upload_shows_progress_then_the_package(
 
     bar = page.locator("#upload-progress")
     expect(bar).to_be_visible()
-    page.wait_for_function("document.querySelector('#upload-progress').value >= 20", timeout=15_000)
+    # A function, not an expression: Playwright evaluates a bare expression string with
+    # eval() in the page, which the Content-Security-Policy refuses.
+    page.wait_for_function(
+        "() => document.querySelector('#upload-progress').value >= 20", timeout=15_000
+    )
     expect(page.locator("#upload-status")).to_contain_text("Sending the recording:")
     page.screenshot(path=str(artifacts / "media-sending-desktop.png"), full_page=True)
 

@@ -39,8 +39,27 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MediaPack
 
 
 @pytest.fixture(scope="module")
+def stream_origin(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[http.server.ThreadingHTTPServer, Path]]:
+    """A live-streaming origin on loopback (see `_StreamOrigin`) and the folder it serves;
+    started before the server, whose settings allow it as a live-stream origin."""
+    folder = tmp_path_factory.mktemp("e2e-stream-origin")
+    handler = functools.partial(_StreamOrigin, directory=str(folder))
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        yield origin, folder
+    finally:
+        origin.shutdown()
+        origin.server_close()
+
+
+@pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, recording: tuple[Path, MediaPackage]
+    tmp_path_factory: pytest.TempPathFactory,
+    recording: tuple[Path, MediaPackage],
+    stream_origin: tuple[http.server.ThreadingHTTPServer, Path],
 ) -> Iterator[LiveServer]:
     """Day 1 at 13:05 in Seoul at time scale 15: the presence rule's stale window (45 event
     seconds) is 3 real seconds; the video still plays at its own speed."""
@@ -56,6 +75,9 @@ def server(
         settings={
             "STUDYMISSION_MEDIA_DIR": str(recording[0]),
             "STUDYMISSION_TIME_SCALE": str(SCALE),
+            "STUDYMISSION_LIVE_STREAM_ORIGINS": (
+                f"http://127.0.0.1:{stream_origin[0].server_address[1]}"
+            ),
         },
     ) as served:
         yield served
@@ -247,15 +269,13 @@ def test_a_live_stream_that_is_not_up_says_so_then_plays(
     server: LiveServer,
     moderator: Moderator,
     recording: tuple[Path, MediaPackage],
-    tmp_path: Path,
+    stream_origin: tuple[http.server.ThreadingHTTPServer, Path],
     artifacts: Path,
 ) -> None:
     media_dir, package = recording
-    shutil.copytree(media_dir / package.name / package.version, tmp_path / "live")
+    origin, folder = stream_origin
+    shutil.copytree(media_dir / package.name / package.version, folder / "live")
     _StreamOrigin.on_air.clear()
-    handler = functools.partial(_StreamOrigin, directory=str(tmp_path))
-    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=origin.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{origin.server_address[1]}/live/master.m3u8"
     page = _page(browser, server, "p001", PHONE)
     page.evaluate(
@@ -295,8 +315,6 @@ def test_a_live_stream_that_is_not_up_says_so_then_plays(
         assert page.locator("#stage .visit__time").inner_text() == "Live"
     finally:
         page.context.close()
-        origin.shutdown()
-        origin.server_close()
 
 
 def test_the_drift_rules_of_the_player(browser: Browser, server: LiveServer) -> None:

@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
+from sqlalchemy import Engine
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from studymission.db.engine import make_engine
+from studymission.db.migrate import upgrade
+from tests.conftest import POSTGRES_URL, _reset_postgres, need
 
 SECRET = "two-process-test-secret-of-enough-length"
 
@@ -95,7 +101,7 @@ class Server:
     def ws_url(self, code: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/{code}"
 
-    def start(self, env: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+    def start(self, env: dict[str, str] | None = None, timeout: float = 90.0) -> None:
         """Launch (with `env` replacing the environment, if given) and wait for /healthz."""
         self.launch(env)
         self.wait_ready(timeout)
@@ -118,8 +124,11 @@ class Server:
                 stdin=subprocess.DEVNULL,
             )
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Until /healthz answers 200; fails with the log if the process dies or hangs."""
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until /healthz answers 200; fails with the log if the process dies or hangs.
+
+        The bound is generous: a start on a busy machine can take tens of seconds, and the
+        bound only limits how long a broken start takes to be reported."""
         assert self.process is not None, "not launched"
         deadline = time.monotonic() + timeout
         while True:
@@ -202,6 +211,36 @@ def stopped_at_exit(*servers: Server) -> Iterator[None]:
     finally:
         for server in servers:
             server.stop()
+
+
+def need_redis(url: str) -> None:
+    """Skip (fail in CI) unless Redis answers at `url`."""
+    need(bool(url), "STUDYMISSION_TEST_REDIS_URL is not set (no Redis)")
+    try:
+        client = redis.Redis.from_url(url)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError as error:
+        need(False, f"Redis at {url} is unreachable: {error}")
+
+
+@contextlib.contextmanager
+def fresh_postgres() -> Iterator[Engine]:
+    """A freshly migrated, empty PostgreSQL schema (``STUDYMISSION_TEST_POSTGRES_URL``)
+    for server processes to share; skipped (failed in CI) without one."""
+    need(bool(POSTGRES_URL), "STUDYMISSION_TEST_POSTGRES_URL is not set (no PostgreSQL)")
+    engine = make_engine(POSTGRES_URL)
+    try:
+        _reset_postgres(engine)
+    except Exception as error:
+        need(False, f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}")
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def auth(token: str) -> dict[str, str]:

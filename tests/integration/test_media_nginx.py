@@ -91,6 +91,7 @@ def test_app_cookie_is_accepted(nginx: httpx.Client) -> None:
     assert segment.content == segment_bytes(1)
     assert segment.headers["content-type"] == "video/mp2t"
     assert segment.headers["cache-control"] == "private, max-age=86400, immutable"
+    assert segment.headers["x-content-type-options"] == "nosniff"
     master = nginx.get(PREFIX + "master.m3u8", headers=signed())
     assert master.status_code == 200
     assert master.text == MASTER

@@ -332,6 +332,22 @@ def test_an_upload_without_a_length_is_counted_and_refused(
     assert (jobs(engine), uploads_left(settings)) == ([], [])
 
 
+def test_a_malformed_multipart_body_is_a_listed_problem_and_writes_nothing(
+    client: TestClient, outcome: LoadOutcome, settings: Settings, engine: Engine
+) -> None:
+    csrf = sign_in(client, outcome, "sec1")
+    headers = {
+        **HTMX,
+        "X-CSRF-Token": csrf,
+        "Content-Type": "multipart/form-data; boundary=recordingboundary",
+    }
+    # Not a part at all where the boundary should open one.
+    answer = client.post(BASE, content=b"--recordingboundaryXX\r\ngarbage", headers=headers)
+    assert answer.status_code == 422
+    assert "the upload was cut short or is not a well-formed form" in answer.text
+    assert (jobs(engine), uploads_left(settings)) == ([], [])
+
+
 def test_a_recording_over_the_apps_body_limit_is_accepted_here(
     client: TestClient,
     outcome: LoadOutcome,

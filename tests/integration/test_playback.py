@@ -35,7 +35,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MediaPack
 @pytest.fixture
 def media_settings(settings: Settings, recording: tuple[Path, MediaPackage]) -> Settings:
     copy_media(recording[0], settings.media_dir)
-    return settings
+    return settings.model_copy(update={"live_stream_origins": ("https://stream.example.org",)})
 
 
 @pytest.fixture
@@ -230,6 +230,15 @@ def test_a_live_stream_is_shown_instead_of_the_recording(
         )
         assert answer.status_code == 422
         assert answer.json()["problems"][0]["path"] == "url"
+        # A stream from an origin the pages may not fetch from is refused up front.
+        elsewhere = "https://other.example.org/live.m3u8"
+        answer = app_client.post(
+            PLAYBACK, json={"action": "live", "url": elsewhere}, headers=moderator
+        )
+        assert answer.status_code == 422
+        [problem] = answer.json()["problems"]
+        assert problem["path"] == "url"
+        assert "STUDYMISSION_LIVE_STREAM_ORIGINS" in problem["reason"]
 
 
 def test_media_access_goes_to_people_of_the_event_that_plays_the_recording(

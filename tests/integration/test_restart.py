@@ -70,10 +70,10 @@ def token_of(engine: Engine, key: str) -> str:
     return token
 
 
-def stored(engine: Engine, key: str) -> dict[int, int]:
-    """minute → covered bits (all rooms OR-ed) of `key` in day 1."""
+def stored(engine: Engine, key: str, code: str = CODE) -> dict[int, int]:
+    """minute → covered bits (all rooms OR-ed) of `key` in day 1 of event `code`."""
     with Session(engine) as db:
-        event = get_event(db, CODE)
+        event = get_event(db, code)
         assert event is not None
         person = get_person(db, event, key)
         assert person is not None

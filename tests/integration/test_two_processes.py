@@ -26,21 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from studymission.config import Settings
-from studymission.db.engine import make_engine
 from studymission.db.events import get_event, get_person
-from studymission.db.migrate import upgrade
 from studymission.db.tables import PresenceMinute
 from studymission.domain.clock import EventClock
 from studymission.services.access import create_api_token
 from studymission.services.clock import Clock
-from tests.conftest import POSTGRES_URL, _reset_postgres, need
+from tests.conftest import POSTGRES_URL
 from tests.factories import make_spec
 from tests.integration.helpers import load_event, run_async
 from tests.integration.servers import (
@@ -49,6 +46,8 @@ from tests.integration.servers import (
     Server,
     clean_shutdown,
     free_port,
+    fresh_postgres,
+    need_redis,
     server_env,
 )
 
@@ -67,24 +66,9 @@ OVERLAP = 20 / SCALE
 @pytest.fixture
 def shared_engine() -> Iterator[Engine]:
     """A fresh PostgreSQL schema both processes share; Redis must answer too."""
-    need(bool(POSTGRES_URL), "STUDYMISSION_TEST_POSTGRES_URL is not set (no PostgreSQL)")
-    need(bool(REDIS_URL), "STUDYMISSION_TEST_REDIS_URL is not set (no Redis)")
-    try:
-        client = redis.Redis.from_url(REDIS_URL)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except redis.RedisError as error:
-        need(False, f"Redis at {REDIS_URL} is unreachable: {error}")
-    engine = make_engine(POSTGRES_URL)
-    try:
-        _reset_postgres(engine)
-    except Exception as error:
-        need(False, f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    need_redis(REDIS_URL)
+    with fresh_postgres() as engine:
+        yield engine
 
 
 def tokens(engine: Engine, code: str, keys: list[str]) -> dict[str, str]:

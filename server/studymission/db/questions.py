@@ -45,7 +45,14 @@ def voted_by(db: Session, person_id: int, question_ids: Collection[int]) -> set[
     return set(db.exec(query).all())
 
 
+#: Row ids are INTEGER columns: a number outside their range names no row, and handing it to
+#: the driver fails (SQLite: OverflowError; PostgreSQL: integer out of range) instead.
+MAX_ROW_ID = 2**31 - 1
+
+
 def get_question(db: Session, event_id: int, question_id: int) -> Question | None:
+    if not 1 <= question_id <= MAX_ROW_ID:
+        return None
     question = db.get(Question, question_id)
     return question if question is not None and question.event_id == event_id else None
 

@@ -255,6 +255,13 @@ def _legend(ident: str, threshold: int) -> tuple[str, int]:
     return "".join(out), x + 12 + len("eligible") * CHAR_W
 
 
+def inline_stylesheet(id_prefix: str = "heatmap") -> str:
+    """The text inside the heat map's ``<style>``: the pages' Content-Security-Policy allows
+    exactly this text (by its hash) and no other inline style."""
+    ident = _ID_UNSAFE.sub("-", id_prefix) or "heatmap"
+    return _style(ident).removeprefix("<style>").removesuffix("</style>")
+
+
 def _style(ident: str) -> str:
     # Scoped to the svg's id: an inline <style> applies to the whole HTML page.
     s = f"#{ident} "

@@ -46,13 +46,26 @@ def describe(error: ValidationError) -> str:
     """Every problem of a bad frame in one line: ``field: message; ...``."""
     parts = []
     for problem in error.errors(include_url=False):
-        where = ".".join(str(p) for p in problem["loc"]) or "frame"
+        where = ".".join(_printable(str(p)) for p in problem["loc"]) or "frame"
         parts.append(f"{where}: {problem['msg']}")
     return "; ".join(parts)
 
 
+def _printable(name: str) -> str:
+    """A field name from the client, escaped if it holds line breaks or other controls."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
 def _dump(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be sent as UTF-8 (the send would fail); escaped as
+            # \uXXXX the frame is still valid JSON.
+            return json.dumps(frame, separators=(",", ":"))
+    return text
 
 
 def iso(instant: datetime) -> str:

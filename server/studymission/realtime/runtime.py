@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +30,8 @@ from studymission.domain.playback import Playback
 from studymission.domain.run_of_show import ShowState
 from studymission.domain.values import Role
 from studymission.integrations.jitsi import TOKEN_LIFETIME, JitsiAdapter, VideoUser
+from studymission.observability.logs import FIELDS
+from studymission.observability.metrics import LiveCounts, Metrics
 from studymission.realtime import protocol
 from studymission.realtime.bus import Bus, Message
 from studymission.realtime.hub import Connection, Hub
@@ -66,6 +69,8 @@ YIELD_EVERY = 500
 MINT_SLICE = 200
 #: Roles whose video token carries the moderator claim (CONTRACT §6).
 VIDEO_MODERATORS = frozenset({Role.MODERATOR.value, Role.RESOURCE_PERSON.value})
+#: The key of a bus message's publishing instant (wall clock, POSIX seconds).
+SENT_AT = "sent_at"
 
 
 @dataclass(slots=True)
@@ -91,7 +96,14 @@ class FlushStats:
 
 
 class Realtime:
-    def __init__(self, engine: Engine, clock: Clock, bus: Bus, jitsi: JitsiAdapter) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        bus: Bus,
+        jitsi: JitsiAdapter,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.bus = bus
@@ -102,6 +114,10 @@ class Realtime:
         self.tracker = PresenceTracker(self.process)
         self.snapshots: dict[str, EventSnapshot] = {}
         self.flush_stats = FlushStats()
+        #: Heartbeat frames received; a plain count on the hot path, read at scrape time.
+        self.heartbeats = 0
+        self.metrics = metrics or Metrics()
+        self.metrics.watch(self.live_counts)
         self._tasks: list[asyncio.Task[None]] = []
         self._started_real: datetime | None = None
         self._flush_lock = asyncio.Lock()
@@ -109,10 +125,31 @@ class Realtime:
         #: One socket-changes write at a time, in order: a disconnect never lands before its
         #: connect, and a flush returns only once everything queued before it is written.
         self._changes_lock = asyncio.Lock()
+        # Messages published while this process was cut off from Redis never arrive: when
+        # it listens again it re-reads the run of show, rounds and playback of its events
+        # and sends each page the state that changed meanwhile.
+        bus.on_reconnect = self._refresh_snapshots
+        #: Real time since which the database refuses writes (None while it answers);
+        #: meanwhile presence waits in memory (see docs/operations.md, "Faults").
+        self.database_away_since: datetime | None = None
+        self._database_back_at: datetime | None = None
 
     @property
     def heartbeat_seconds(self) -> float:
         return HEARTBEAT_EVENT_SECONDS / self.clock.scale
+
+    def rows_waiting(self) -> int:
+        """Minute rows gathered in memory and not yet written (a flush failed: they wait)."""
+        return sum(len(coverage.cells) for coverage in self.tracker.coverage.values())
+
+    def live_counts(self) -> LiveCounts:
+        """What /metrics reports of the live state (read on the event loop)."""
+        return LiveCounts(
+            sockets={code: len(sockets) for code, sockets in self.hub.events.items()},
+            heartbeats=self.heartbeats,
+            rows_waiting=self.rows_waiting(),
+            changes_waiting=len(self.tracker.changes),
+        )
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -122,6 +159,7 @@ class Realtime:
             await self._db(self._touch_process)
         except Exception:
             # Serve anyway (/healthz says what is wrong); the changes loop retries each second.
+            self.database_away_since = self.clock.real_now()
             log.exception("presence: cannot reach the database at start")
         await self.bus.start(self.deliver)
         self._tasks = [
@@ -144,7 +182,12 @@ class Realtime:
         for socket in list(self.tracker.sockets):
             self.tracker.close(socket, now, {"reason": "server shutdown"})
         try:
-            await self.flush_minutes()
+            rows = await self.flush_minutes()
+            log.info(
+                "presence: shutdown flush wrote %d minute rows",
+                rows,
+                extra={FIELDS: {"rows": rows}},
+            )
             await self.flush_changes()
             await self._db(lambda c: store.end_process(c, self.process))
         except Exception:
@@ -280,12 +323,17 @@ class Realtime:
     # -- the bus --------------------------------------------------------------------------
 
     async def publish(self, message: Message) -> None:
-        await self.bus.publish(message)
+        # Stamped with the wall clock (not event time) so that delivery can tell the lag,
+        # in this process or another on the same host.
+        await self.bus.publish({**message, SENT_AT: self.clock.real_now().timestamp()})
 
     async def deliver(self, message: Message) -> None:
         """A message from the bus, for the sockets this process holds."""
         code = message.get("event")
         kind = message.get("kind")
+        sent_at = message.get(SENT_AT)
+        if isinstance(sent_at, (int, float)):
+            self.metrics.observe_bus_lag(kind, self.clock.real_now().timestamp() - sent_at)
         if kind == "state" and isinstance(code, str) and code not in self.hub.events:
             # No page of the event here now: forget the run of show read before, so that the
             # next page to connect is not told a state that has since changed.
@@ -339,7 +387,10 @@ class Realtime:
                 await self.flush_minutes(until=boundary)
                 await self._refresh_snapshots()
             except Exception:
-                log.exception("presence: the minute flush failed; its rows stay queued")
+                if self.database_away_since is None:
+                    log.exception("presence: the minute flush failed; its rows stay queued")
+                else:  # said once when it went away; now only how much waits
+                    log.warning("presence: database away; %d minute rows wait", self.rows_waiting())
 
     async def _changes_loop(self) -> None:
         beats = 0
@@ -348,10 +399,32 @@ class Realtime:
             beats += 1
             try:
                 await self.flush_changes()
+                self._database_answers()
                 if beats % 10 == 0:
                     await self._forget_gone_processes()
             except Exception:
-                log.exception("presence: writing socket changes failed; they stay queued")
+                self._database_away()
+
+    def _database_away(self) -> None:
+        """Said once per outage, with the error; the changes loop says when it is over."""
+        if self.database_away_since is None:
+            self.database_away_since = self.clock.real_now()
+            log.exception(
+                "presence: cannot write to the database; presence waits in memory "
+                "and is written when it answers"
+            )
+
+    def _database_answers(self) -> None:
+        if self.database_away_since is None:
+            return
+        away = (self.clock.real_now() - self.database_away_since).total_seconds()
+        log.warning(
+            "presence: the database answers again after %.0f s; %d minute rows waiting",
+            away,
+            self.rows_waiting(),
+        )
+        self.database_away_since = None
+        self._database_back_at = self.clock.real_now()
 
     async def _round_loop(self) -> None:
         # Every few seconds of event time (at most every real second): a round ends on time
@@ -360,6 +433,8 @@ class Realtime:
             await asyncio.sleep(min(1.0, ROUND_TICK_EVENT_SECONDS / self.clock.scale))
             try:
                 await self.round_tick()
+            except OperationalError:
+                self._database_away()  # the round closes on the first tick once it is back
             except Exception:
                 log.exception("breakouts: the timer tick failed; it runs again shortly")
 
@@ -408,6 +483,12 @@ class Realtime:
         return room
 
     async def _forget_gone_processes(self) -> None:
+        back = self._database_back_at
+        if back is not None and self.clock.real_now() - back < PROCESS_TIMEOUT:
+            # Just back from an outage, every process's last sign of life is old and the
+            # others may not have renewed theirs yet: forgetting them now would drop their
+            # live sockets from the roster.
+            return
         cutoff = self.clock.real_now() - PROCESS_TIMEOUT
 
         def forget(connection: Any) -> int:
@@ -440,9 +521,12 @@ class Realtime:
             except Exception:
                 self.tracker.restore_cells(cells)
                 self.flush_stats.failures += 1
+                self.metrics.flush_failures.inc()
                 raise
             elapsed = (time.perf_counter() - started) * 1000
             self.flush_stats.record(len(cells), elapsed)
+            self.metrics.flush_seconds.observe(elapsed / 1000)
+            self.metrics.flush_rows.inc(len(cells))
             level = logging.WARNING if elapsed > SLOW_FLUSH_MS else logging.DEBUG
             log.log(level, "presence: flushed %d minute rows in %.1f ms", len(cells), elapsed)
             return len(cells)

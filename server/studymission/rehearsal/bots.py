@@ -8,7 +8,9 @@ names rooms), and reconnects with backoff and jitter when the server or the netw
 closes its socket. A `Fleet` runs thousands of them in one process, sharing their
 configuration and one `Recorder`, so that a bot costs little more than its socket. The
 rehearsal, the rehearsal test and the realtime benchmark all drive the server through
-this code.
+this code. A fleet that keeps a journal (``journal=True``, for tests that reason about
+the presence log) also follows each heartbeat with a ping, so that it knows, per socket,
+the server's event time by which each heartbeat was handled (its *ack*).
 
 Each bot is one asyncio task that sleeps until its next heartbeat, ping or plan step.
 Its socket is websockets' sans-I/O client protocol on an asyncio transport: frames are
@@ -36,7 +38,7 @@ from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
 from studymission.rehearsal.plan import Place, Plan, Step
-from studymission.rehearsal.timeline import EventTimeline
+from studymission.rehearsal.timeline import EventTimeline, parse_instant
 
 INFINITY = float("inf")
 #: How long a closing socket waits for the server to close the connection (real s).
@@ -115,6 +117,34 @@ class Recorder:
                 return entry
             await asyncio.sleep(0.005)
         return None
+
+
+@dataclass(slots=True)
+class Beat:
+    """A heartbeat of a journaling bot, in event time."""
+
+    #: the bot's reading of event time just before it sent the heartbeat: the server cannot
+    #: have stamped it earlier
+    sent: datetime
+    #: the server's event time in the ``pong`` of the ping sent right after it: the server
+    #: stamped the heartbeat no later (one socket's frames are handled in order); None
+    #: when no pong came (the socket closed first)
+    acked: datetime | None = None
+
+
+@dataclass(slots=True)
+class Visit:
+    """One socket of a journaling bot, from its opening to its close, in event time as the
+    bot's timeline reads it."""
+
+    opened: datetime
+    beats: list[Beat] = field(default_factory=list)
+    #: when the bot began to close it (its plan): the server closed it no earlier
+    closing: datetime | None = None
+    #: when the bot saw the connection gone (the server had answered the close by then)
+    closed: datetime | None = None
+    #: closed by the server or the network, not by the plan
+    lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +261,7 @@ class Bot:
         "assigned",
         "beating",
         "fleet",
+        "journal",
         "link",
         "next_beat",
         "next_ping",
@@ -263,6 +294,8 @@ class Bot:
         self.retry_at = 0.0
         self.retries = 0
         self.waker: asyncio.Future[None] | None = None
+        #: this bot's sockets, when its fleet keeps a journal
+        self.journal: list[Visit] | None = [] if fleet.journal else None
 
     @property
     def connected(self) -> bool:
@@ -371,6 +404,8 @@ class Bot:
         recorder.connected += 1
         recorder.connects += 1
         now = loop.time()
+        if self.journal is not None:
+            self.journal.append(Visit(fleet.timeline.event_at(now)))
         if self.beating:
             self._beat()
         if self.pinging and fleet.ping_every:
@@ -387,7 +422,12 @@ class Bot:
             return
         self.fleet.recorder.connected -= 1
         self.next_ping = INFINITY
+        visit = self.journal[-1] if self.journal else None
+        if visit is not None:
+            visit.closing = self._event_now()
         await link.close()
+        if visit is not None:
+            visit.closed = self._event_now()
 
     def on_closed(self, link: _Link) -> None:
         """The connection of `link` is gone; if it was ours and wanted, reconnect later."""
@@ -396,6 +436,9 @@ class Bot:
         self.link = None
         self.fleet.recorder.connected -= 1
         self.next_ping = INFINITY
+        if self.journal:
+            self.journal[-1].closed = self._event_now()
+            self.journal[-1].lost = True
         if self.wanted:
             self.fleet.recorder.lost += 1
             self._backoff()
@@ -405,11 +448,30 @@ class Bot:
     def _beat(self) -> None:
         place = self.place
         room = self.assigned if not self.participant.plan.rooms else place.room
-        self.next_beat = asyncio.get_running_loop().time() + self.period
-        if self.link is not None and self.link.send(
-            heartbeat_text(place.visible, place.in_room, room)
-        ):
+        now = asyncio.get_running_loop().time()
+        self.next_beat = now + self.period
+        link = self.link
+        if link is not None and link.send(heartbeat_text(place.visible, place.in_room, room)):
             self.fleet.recorder.beats += 1
+            if self.journal:
+                visit = self.journal[-1]
+                visit.beats.append(Beat(self.fleet.timeline.event_at(now)))
+                link.send(
+                    f'{{"type":"ping","id":"ack-{len(self.journal) - 1}-{len(visit.beats) - 1}"}}'
+                )
+
+    def _event_now(self) -> datetime:
+        return self.fleet.timeline.event_at(asyncio.get_running_loop().time())
+
+    def _acked(self, frame_id: str, server_time: object) -> None:
+        """The pong of a journaling bot's heartbeat ping (id ``ack-VISIT-BEAT``)."""
+        assert self.journal is not None
+        try:
+            _ack, visit, beat = frame_id.split("-")
+            self.journal[int(visit)].beats[int(beat)].acked = parse_instant(str(server_time))
+        except (ValueError, IndexError) as error:
+            self.fleet.recorder.errors += 1
+            self.fleet.recorder.last_error = f"a bad ack {frame_id!r}: {error}"
 
     def _ping(self) -> None:
         fleet = self.fleet
@@ -425,10 +487,13 @@ class Bot:
         recorder = self.fleet.recorder
         if data.startswith(b'{"type":"pong"'):
             at = time.monotonic()
-            frame_id = str(json.loads(data).get("id", ""))
+            pong = json.loads(data)
+            frame_id = str(pong.get("id", ""))
             if frame_id == self.ping_id:
                 recorder.rtts.append(at - self.ping_sent)
                 self.ping_id = ""
+            elif self.journal is not None and frame_id.startswith("ack-"):
+                self._acked(frame_id, pong.get("server_time"))
             else:
                 recorder.tally(recorder.pongs, frame_id, at)
         elif data.startswith(b'{"type":"notice"'):
@@ -464,6 +529,8 @@ class Fleet:
     `until` (event minutes from `session_start`) is when every plan ends and its socket
     closes. `pingers` bots (the first ones) also send a ``ping`` every `ping_every` real
     seconds and record its round trip. At most `connect_limit` handshakes run at once.
+    With `journal`, every bot keeps a `Visit` per socket (``bot.journal``) and acks its
+    heartbeats with pings (twice the frames: for tests, not for load).
     """
 
     def __init__(
@@ -479,6 +546,7 @@ class Fleet:
         pingers: int = 0,
         connect_limit: int = 64,
         open_timeout: float = 60.0,
+        journal: bool = False,
     ) -> None:
         self.url = url
         self.uri = parse_uri(url)
@@ -488,6 +556,7 @@ class Fleet:
         self.recorder = recorder or Recorder()
         self.ping_every = ping_every
         self.open_timeout = open_timeout
+        self.journal = journal
         self.gate = asyncio.Semaphore(connect_limit)
         self.bots = [Bot(self, p, pinging=i < pingers) for i, p in enumerate(participants)]
         self._tasks: list[asyncio.Task[None]] = []

@@ -7,6 +7,7 @@ process sends each socket the room it belongs to now. The timer (``close_due``) 
 round with a conditional update, so that of several processes exactly one closes it.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -249,6 +250,17 @@ def change_end(
     problems: list[Problem] = []
     if round_ is None:
         problems.append(Problem("round", None, f"no round is open in the session {session.key}"))
+    elif not math.isfinite(minutes):
+        problems.append(Problem("minutes", minutes, "must be a number of minutes"))
+    elif abs(minutes) > (session.end - session.start).total_seconds() / 60:
+        # Decided before any date arithmetic, which a huge number would overflow: no change
+        # longer than the whole session can keep the round inside it.
+        reason = (
+            f"the round would outlast the session {session.key}"
+            if minutes > 0
+            else "the round would end in the past"
+        )
+        problems.append(Problem("minutes", minutes, reason))
     else:
         ends_at = round_.ends_at + timedelta(minutes=minutes)
         if minutes == 0:

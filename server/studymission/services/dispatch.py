@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from studymission.config import Settings
@@ -91,6 +92,7 @@ class DeliveryLoop:
             self._task = None
 
     async def _run(self) -> None:
+        failing = False
         while True:
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.every)
@@ -99,8 +101,18 @@ class DeliveryLoop:
                 pass
             try:
                 await asyncio.to_thread(self._tick)
+            except OperationalError as error:
+                # The database is away (operations.md, "Faults"): said once, not every few
+                # seconds; the rows stay queued and go out when it answers again.
+                if not failing:
+                    log.warning("mail: database unreachable (%s); deliveries wait", error.orig)
+                failing = True
+                continue
             except Exception:
                 log.exception("mail: sending the queued deliveries failed")
+            if failing:
+                log.warning("mail: deliveries resume, the database answers")
+            failing = False
 
     def _tick(self) -> None:
         with Session(self.engine, expire_on_commit=False) as db:

@@ -6,9 +6,11 @@ pressing play) and is written with its audit entry in one transaction; the calle
 publishes ``{"kind": "state"}`` so that every process tells its pages the new clock.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
@@ -36,6 +38,21 @@ class PlaybackCommand:
     step: float | None = None
 
 
+def live_origin_problem(url: str, allowed: Collection[str]) -> Problem | None:
+    """Why pages could not play `url`, when its origin is not one of `allowed`."""
+    parts = urlsplit(url.strip())
+    origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or origin in allowed:
+        return None  # the playback rules name a URL that is no http(s) URL at all
+    where = ", ".join(allowed) if allowed else "none are configured"
+    return Problem(
+        "url",
+        url,
+        f"live streams may only come from the origins in STUDYMISSION_LIVE_STREAM_ORIGINS"
+        f" ({where}); pages are not allowed to fetch from {origin}",
+    )
+
+
 def change_playback(
     db: Session,
     event: Event,
@@ -43,15 +60,21 @@ def change_playback(
     command: PlaybackCommand,
     *,
     media_dir: Path,
+    live_origins: Collection[str],
     rate: float,
     actor: str,
     now: datetime,
 ) -> Playback:
     """Apply `command` to the session's clock at event time `now`; commits.
 
-    `rate` is seconds of recording per second of event time (1 / time scale). Every
-    problem is listed at once and nothing is written when there is one.
+    `rate` is seconds of recording per second of event time (1 / time scale); a live stream
+    must come from one of `live_origins` (the pages' Content-Security-Policy lets them fetch
+    from these only). Every problem is listed at once and nothing is written when there is one.
     """
+    if command.action == "live" and command.url:
+        refused = live_origin_problem(command.url, live_origins)
+        if refused is not None:
+            raise InvalidInputError("this live stream cannot be shown", [refused])
     programme = read_programme(db, event)
     session_id, session = find_session(programme, session_key)
     recording = _recording(media_dir, command.asset)

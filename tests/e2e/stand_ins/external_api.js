@@ -26,11 +26,13 @@
       this.frame.id = `jitsiConferenceFrame${registry.created.length}`;
       this.frame.title = "Video call";
       this.frame.setAttribute("allow", "camera; microphone; display-capture");
+      // No style attributes inside: a srcdoc frame inherits the page's Content-Security-Policy,
+      // which refuses inline styles. The frame element itself is styled through the CSSOM.
+      this.frame.style.background = "#e5edf5";
+      this.frame.style.border = "0";
       this.frame.srcdoc =
-        "<body style='margin:0;display:grid;place-items:center;height:100vh;background:#1f2a37;" +
-        "color:#e5edf5;font:16px sans-serif'><div style='text-align:center'>" +
-        "Stand-in conference<br><small>" +
-        String(options.roomName).replace(/[<&]/g, "") + "</small></div></body>";
+        "<body><p>Stand-in conference<br><small>" +
+        String(options.roomName).replace(/[<&]/g, "") + "</small></p></body>";
       options.parentNode.appendChild(this.frame);
       registry.created.push(this);
       registry.current = this;

@@ -27,9 +27,13 @@ router = APIRouter(prefix="/api/events/{code}", tags=["attendance"])
 
 SECRETARIAT = {Role.SECRETARIAT}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The 200 answer's other formats, for the OpenAPI schema.
+DOWNLOADS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}, XLSX: {}}, "description": "JSON, CSV or XLSX"}
+}
 
 
-@router.get("/attendance", response_model=None)
+@router.get("/attendance", response_model=None, responses=DOWNLOADS)
 def attendance(
     code: str,
     identity: CurrentIdentity,

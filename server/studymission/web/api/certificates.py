@@ -157,7 +157,7 @@ def revoke(
     )
 
 
-@router.get("/certificates.zip")
+@router.get("/certificates.zip", responses={200: {"content": {"application/zip": {}}}})
 def download_zip(
     code: str, identity: CurrentIdentity, db: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -167,7 +167,7 @@ def download_zip(
     return _download(data, "application/zip", f"{event.code}-certificates.zip")
 
 
-@router.get("/certificates.pdf")
+@router.get("/certificates.pdf", responses={200: {"content": {"application/pdf": {}}}})
 def download_merged(
     code: str, identity: CurrentIdentity, db: SessionDep, settings: SettingsDep
 ) -> Response:

@@ -58,6 +58,7 @@ async def drive_playback(
         key,
         command,
         media_dir=settings.media_dir,
+        live_origins=settings.live_stream_origins,
         rate=1 / clock.scale,
         actor=identity.person.name,
         now=clock.now(),

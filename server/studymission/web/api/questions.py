@@ -21,6 +21,10 @@ from studymission.web.deps import ClockDep, CurrentIdentity, SessionDep
 router = APIRouter(prefix="/api/events/{code}", tags=["questions"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The 200 answer's other formats, for the OpenAPI schema.
+DOWNLOADS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}, XLSX: {}}, "description": "JSON, CSV or XLSX"}
+}
 
 
 class QuestionIn(BaseModel):
@@ -72,7 +76,7 @@ def queue_json(queue: Queue) -> dict[str, Any]:
     }
 
 
-@router.get("/questions", response_model=None)
+@router.get("/questions", response_model=None, responses=DOWNLOADS)
 def list_questions(
     code: str,
     identity: CurrentIdentity,

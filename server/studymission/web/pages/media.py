@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from sqlmodel import Session
 
@@ -178,6 +179,12 @@ async def upload_recording(
             csrf = received.fields.get("csrf_token")
             desk = await run_in_threadpool(_authorise, request, db, clock, settings, code, csrf)
         return await run_in_threadpool(_queue, desk, code, received, worker)
+    except MultipartParseError:
+        # A body cut short or not framed as its boundary says: the sender's problem, not ours.
+        problem = Problem("file", "", "the upload was cut short or is not a well-formed form")
+        raise InvalidInputError(
+            "the upload is not a well-formed multipart form", [problem]
+        ) from None
     finally:
         await run_in_threadpool(received.close)
 

@@ -74,6 +74,7 @@ async def drive(
                 session,
                 command,
                 media_dir=desk.settings.media_dir,
+                live_origins=desk.settings.live_stream_origins,
                 rate=1 / desk.clock.scale,
                 actor=desk.identity.person.name,
                 now=desk.clock.now(),

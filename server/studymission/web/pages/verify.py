@@ -4,32 +4,31 @@ The page and the JSON say valid, revoked (with its date) or unknown, and for a r
 only the printed name, the event's title and its dates: nothing else about the person.
 """
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from studymission.config import Settings
 from studymission.services.certificates import Verification, verify
-from studymission.services.clock import Clock
 from studymission.web.deps import SessionDep
-from studymission.web.rate_limit import app_limiter, client_address
+from studymission.web.rate_limit import retry_after
 from studymission.web.templating import render
 
 router = APIRouter()
 
-#: Lookups per client IP per minute: plenty for people, nothing for guessing 80-bit codes.
-VERIFY_LIMIT = 30
+#: Lookups per client IP per window (``VERIFY_RATE_LIMIT`` a minute, 30 by default): plenty
+#: for people, nothing for guessing 80-bit codes.
 VERIFY_WINDOW = 60.0
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _retry_after(request: Request) -> int | None:
     """Whole seconds the client must wait, or None when this lookup may go ahead."""
-    clock: Clock = request.app.state.clock
-    limiter = app_limiter(request, "verify_limiter", limit=VERIFY_LIMIT, window=VERIFY_WINDOW)
-    wait = limiter.hit(client_address(request), clock.monotonic())
-    return None if wait is None else max(1, math.ceil(wait))
+    settings: Settings = request.app.state.settings
+    return retry_after(
+        request, "verify_limiter", limit=settings.verify_rate_limit, window=VERIFY_WINDOW
+    )
 
 
 @router.get("/verify/{code}", include_in_schema=False)
@@ -49,12 +48,19 @@ def verify_page(request: Request, code: str, db: SessionDep) -> Response:
     return response
 
 
-@router.get("/api/verify/{code}", tags=["certificates"])
+#: An unknown code answers 404 with the same body (status "unknown"), not an error body.
+UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No certificate has this code", "content": {"application/json": {}}}
+}
+
+
+@router.get("/api/verify/{code}", tags=["certificates"], responses=UNKNOWN)
 def verify_api(request: Request, code: str, db: SessionDep) -> JSONResponse:
     """A certificate's status: valid, revoked or unknown (404), with name, event and dates."""
     retry = _retry_after(request)
     if retry is not None:
-        body = {"error": "rate_limited", "detail": f"at most {VERIFY_LIMIT} lookups a minute"}
+        limit = request.app.state.settings.verify_rate_limit
+        body = {"error": "rate_limited", "detail": f"at most {limit} lookups a minute"}
         return JSONResponse(body, 429, headers={**NO_STORE, "Retry-After": str(retry)})
     found = verify(db, code)
     return JSONResponse(_verification_json(found), 200 if found else 404, headers=NO_STORE)
