@@ -28,6 +28,7 @@ from tests.integration.test_restart import (
     SCALE,
     T0,
     covered,
+    mid_minute,
     seconds_of,
     stored,
     sure,
@@ -169,7 +170,10 @@ async def connected_until_sigterm(server: JsonServer, clients: list[LiveClient])
         client.start()
     try:
         periods = [await client.wait_connected(timeout=30.0) for client in clients]
-        await asyncio.sleep(2.5)  # two and a half event minutes
+        await asyncio.sleep(2.0)  # two event minutes
+        # In the middle of a minute: the minute flush at the boundary before has had half a
+        # second to finish, so the shutdown flush has the minute in progress to write.
+        await mid_minute(clients[0])
         status = await asyncio.to_thread(server.terminate)
         assert status == -signal.SIGTERM
         return periods
